@@ -1,0 +1,86 @@
+"""The app's settings: one ``NOTIFICATIONS`` dict, read lazily so ``override_settings`` works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Seconds between comment lines on an idle stream; also refreshes slot leases and groups.
+    "HEARTBEAT_SECONDS": 30,
+    # The reconnect delay sent to EventSource as ``retry:``.
+    "RETRY_MILLISECONDS": 2000,
+    # Concurrent streams per user, counted across all server processes.
+    "MAX_CONNECTIONS_PER_USER": 5,
+    # "reject" answers 429 over the limit; "evict_oldest" closes the oldest stream instead.
+    "ON_LIMIT": "reject",
+    # The Retry-After header of a 429.
+    "LIMIT_RETRY_AFTER_SECONDS": 5,
+    # At most this many stored notifications are replayed on resume; further behind: resync.
+    "REPLAY_LIMIT": 200,
+    # How often a stream catches up from the database when the live feed cannot be trusted.
+    "POLL_SECONDS": 1.0,
+    # Lifetime of a stream ticket (``POST /api/events/ticket/``).
+    "TICKET_LIFETIME_SECONDS": 60,
+    # Redis for cross-process connection limits; None counts streams in this process only.
+    "REDIS_URL": None,
+    # Prefix of every Redis key the app writes.
+    "REDIS_PREFIX": "notifications",
+    # Seconds a publish may take before it is abandoned (the row is safe in the database).
+    "PUBLISH_TIMEOUT_SECONDS": 5.0,
+}
+
+
+class NotificationSettings:
+    """Typed, lazy access to ``settings.NOTIFICATIONS`` with the defaults above."""
+
+    def _get(self, name: str) -> Any:
+        return getattr(settings, "NOTIFICATIONS", {}).get(name, DEFAULTS[name])
+
+    @property
+    def HEARTBEAT_SECONDS(self) -> float:
+        return float(self._get("HEARTBEAT_SECONDS"))
+
+    @property
+    def RETRY_MILLISECONDS(self) -> int:
+        return int(self._get("RETRY_MILLISECONDS"))
+
+    @property
+    def MAX_CONNECTIONS_PER_USER(self) -> int:
+        return int(self._get("MAX_CONNECTIONS_PER_USER"))
+
+    @property
+    def ON_LIMIT(self) -> str:
+        return str(self._get("ON_LIMIT"))
+
+    @property
+    def LIMIT_RETRY_AFTER_SECONDS(self) -> int:
+        return int(self._get("LIMIT_RETRY_AFTER_SECONDS"))
+
+    @property
+    def REPLAY_LIMIT(self) -> int:
+        return int(self._get("REPLAY_LIMIT"))
+
+    @property
+    def POLL_SECONDS(self) -> float:
+        return float(self._get("POLL_SECONDS"))
+
+    @property
+    def TICKET_LIFETIME_SECONDS(self) -> int:
+        return int(self._get("TICKET_LIFETIME_SECONDS"))
+
+    @property
+    def REDIS_URL(self) -> str | None:
+        return self._get("REDIS_URL") or None
+
+    @property
+    def REDIS_PREFIX(self) -> str:
+        return str(self._get("REDIS_PREFIX"))
+
+    @property
+    def PUBLISH_TIMEOUT_SECONDS(self) -> float:
+        return float(self._get("PUBLISH_TIMEOUT_SECONDS"))
+
+
+conf = NotificationSettings()

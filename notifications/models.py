@@ -1,0 +1,67 @@
+"""The notification log: one row per recipient, numbered per user in commit order."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class StreamCounter(models.Model):
+    """The last ``seq`` handed out to a user; its row lock orders that user's notifications.
+
+    ``pruned_through`` is the highest ``seq`` removed by pruning, so a client resuming from
+    before it is told it missed something instead of seeing a silent hole.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    last_seq = models.PositiveBigIntegerField(default=0)
+    pruned_through = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"stream of user {self.user_id} at {self.last_seq}"
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    seq = models.PositiveBigIntegerField(editable=False)
+    kind = models.CharField(max_length=64, default="info")
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "seq"], name="notifications_unique_recipient_seq"
+            ),
+            models.UniqueConstraint(
+                fields=["recipient", "dedupe_key"],
+                condition=Q(dedupe_key__isnull=False),
+                name="notifications_unique_recipient_dedupe_key",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["recipient"],
+                condition=Q(read_at__isnull=True),
+                name="notifications_unread_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None

@@ -1,0 +1,22 @@
+"""The one JSON shape of a notification, shared by the stream and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notifications.models import Notification
+
+
+def notification_payload(notification: Notification) -> dict[str, Any]:
+    """Return the public fields of ``notification`` as JSON-ready values."""
+    return {
+        "id": notification.pk,
+        "seq": notification.seq,
+        "kind": notification.kind,
+        "title": notification.title,
+        "body": notification.body,
+        "url": notification.url,
+        "data": notification.data,
+        "created_at": notification.created_at.isoformat(),
+        "read": notification.read_at is not None,
+    }

@@ -1,0 +1,38 @@
+"""Close a user's open streams when their credentials stop being good.
+
+Logging out, changing the password and deactivation each publish a control message on the
+user's group, which every stream of that user on every server process obeys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_init, post_save
+from django.dispatch import receiver
+
+from notifications.services import revoke_streams
+
+
+@receiver(user_logged_out, dispatch_uid="notifications.revoke_on_logout")
+def revoke_on_logout(sender: Any, user: Any = None, **kwargs: Any) -> None:
+    if user is not None:
+        revoke_streams(user.pk)
+
+
+@receiver(post_init, sender=settings.AUTH_USER_MODEL, dispatch_uid="notifications.remember")
+def remember_credentials(sender: Any, instance: Any, **kwargs: Any) -> None:
+    instance._notifications_credentials = (instance.password, instance.is_active)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="notifications.revoke")
+def revoke_on_credentials_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    before = getattr(instance, "_notifications_credentials", None)
+    now = (instance.password, instance.is_active)
+    if not created and before is not None and before != now:
+        password_changed = before[0] != now[0]
+        if password_changed or not instance.is_active:
+            revoke_streams(instance.pk)
+    instance._notifications_credentials = now

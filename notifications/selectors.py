@@ -1,0 +1,91 @@
+"""Reads shared by the pages, the API and the stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from notifications.models import Notification, StreamCounter
+
+
+def inbox(user_id: int, *, unread_only: bool = False) -> QuerySet[Notification]:
+    """Return a user's notifications, newest first."""
+    qs = Notification.objects.filter(recipient_id=user_id).order_by("-seq")
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs
+
+
+def unread_count(user_id: int) -> int:
+    """Count a user's unread notifications (served by a partial index)."""
+    return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a stream resuming after a ``seq`` must send, oldest first.
+
+    ``missed`` counts notifications the client will never receive from this replay: more
+    than ``REPLAY_LIMIT`` behind, or pruned away (an upper bound then). Non-zero means the
+    client must resync.
+    """
+
+    notifications: list[Notification]
+    missed: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StreamStart:
+    """Everything a stream reads when it opens, fetched in one visit to the database."""
+
+    resume_from: int
+    unread_count: int
+    replay: Replay
+
+
+def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> StreamStart:
+    """Read where a new stream of ``user_id`` starts and what it must replay.
+
+    Without a ``Last-Event-ID`` the stream starts at the newest ``seq``: the page that opened
+    it has just loaded the inbox. An id beyond the newest (a client of another database)
+    is clamped, so later notifications are not mistaken for duplicates.
+    """
+    head, pruned_through = (
+        StreamCounter.objects.filter(user_id=user_id)
+        .values_list("last_seq", "pruned_through")
+        .first()
+    ) or (0, 0)
+    unread = unread_count(user_id)
+    if last_event_id is None or last_event_id >= head:
+        return StreamStart(resume_from=head, unread_count=unread, replay=Replay([]))
+    return StreamStart(
+        resume_from=last_event_id,
+        unread_count=unread,
+        replay=_replay(user_id, last_event_id, limit, pruned_through),
+    )
+
+
+def _replay(user_id: int, after: int, limit: int, pruned_through: int) -> Replay:
+    newer = Notification.objects.filter(recipient_id=user_id, seq__gt=after)
+    newest_first = list(newer.order_by("-seq")[: limit + 1])
+    window = newest_first[:limit][::-1]
+    if len(newest_first) > limit:
+        return Replay(window, missed=newer.count() - limit, reason="replay_limit")
+    if pruned_through > after:
+        return Replay(window, missed=pruned_through - after, reason="retention")
+    return Replay(window)
+
+
+def after_seq(user_id: int, seq: int, *, limit: int) -> list[Notification]:
+    """Return up to ``limit`` notifications of ``user_id`` following ``seq``, oldest first."""
+    return list(
+        Notification.objects.filter(recipient_id=user_id, seq__gt=seq).order_by("seq")[:limit]
+    )
+
+
+def user_is_active(user_id: int) -> bool:
+    """Tell whether ``user_id`` still exists and may use the site."""
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()

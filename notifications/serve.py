@@ -1,0 +1,47 @@
+"""Run daphne with an access log that never prints a stream token.
+
+daphne writes its access log straight to a stream, bypassing ``logging``, and a request line
+holds the query string: ``GET /api/events/?token=...``. This is daphne's own command line
+with that one change; every daphne option works as usual::
+
+    python -m notifications.serve -e tcp:port=8000:interface=127.0.0.1:backlog=1024 \\
+        project.asgi:application
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+
+from notifications.scrub import scrub
+
+ActionLogger = Callable[[str, str, dict[str, Any]], None]
+
+
+def scrubbing(action_logger: ActionLogger) -> ActionLogger:
+    """Wrap a daphne action logger so that logged paths have their tokens scrubbed."""
+
+    def log(protocol: str, action: str, details: dict[str, Any]) -> None:
+        if "path" in details:
+            details = {**details, "path": scrub(details["path"])}
+        action_logger(protocol, action, details)
+
+    return log
+
+
+class ScrubbingServer(Server):
+    def __init__(self, *args: Any, action_logger: ActionLogger | None = None, **kwargs: Any):
+        if action_logger is not None:
+            action_logger = scrubbing(action_logger)
+        super().__init__(*args, action_logger=action_logger, **kwargs)
+
+
+class ScrubbingCommandLineInterface(CommandLineInterface):
+    server_class = ScrubbingServer
+
+
+if __name__ == "__main__":
+    ScrubbingCommandLineInterface.entrypoint()

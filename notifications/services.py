@@ -1,0 +1,254 @@
+"""Every write to the notification log, and the messages each write publishes on commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from notifications import publish
+from notifications.models import Notification, StreamCounter
+from notifications.payloads import notification_payload
+from notifications.selectors import unread_count
+from notifications.sse import encode_json
+
+__all__ = [
+    "InvalidNotification",
+    "delete_notification",
+    "mark_all_read",
+    "mark_read",
+    "mark_unread",
+    "notify",
+    "prune",
+    "revoke_streams",
+]
+
+# Recipients per statement: keeps parameter lists small on every database and locks in order.
+_BATCH = 500
+
+Recipients = AbstractBaseUser | Iterable[AbstractBaseUser] | QuerySet[Any]
+
+
+class InvalidNotification(ValueError):
+    """A notification that cannot be stored as given; nothing was written."""
+
+
+def notify(
+    recipients: Recipients,
+    *,
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    data: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> list[Notification]:
+    """Store one notification per recipient and ring their streams after commit.
+
+    Each row takes its recipient's next ``seq`` under a row lock on the recipient's counter,
+    so a user's sequence order is commit order, without holes. With ``dedupe_key``, a
+    recipient who already has a notification with that key gets nothing new.
+    """
+    data = {} if data is None else data
+    _validate(kind=kind, title=title, url=url, data=data, dedupe_key=dedupe_key)
+    user_ids = sorted(set(_recipient_ids(recipients)))
+    stored: list[Notification] = []
+    with transaction.atomic():
+        for start in range(0, len(user_ids), _BATCH):
+            stored += _store(
+                user_ids[start : start + _BATCH],
+                kind=kind,
+                title=title,
+                body=body,
+                url=url,
+                data=data,
+                dedupe_key=dedupe_key,
+            )
+        _publish_on_commit([(n.recipient_id, _live_message(n)) for n in stored])
+    return stored
+
+
+def _validate(
+    *, kind: str, title: str, url: str, data: dict[str, Any], dedupe_key: str | None
+) -> None:
+    if not title or not title.strip():
+        raise InvalidNotification("The title must not be empty.")
+    for name, value in (("kind", kind), ("title", title), ("url", url)):
+        limit = Notification._meta.get_field(name).max_length
+        if len(value) > limit:
+            raise InvalidNotification(f"The {name} is longer than {limit} characters.")
+    if not kind:
+        raise InvalidNotification("The kind must not be empty.")
+    if dedupe_key is not None and not 0 < len(dedupe_key) <= 200:
+        raise InvalidNotification("The dedupe key must be 1 to 200 characters.")
+    if not isinstance(data, dict):
+        raise InvalidNotification("The data must be a JSON object.")
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError) as e:
+        raise InvalidNotification(f"The data is not JSON-serializable: {e}") from e
+
+
+def _recipient_ids(recipients: Recipients) -> Iterable[int]:
+    if isinstance(recipients, AbstractBaseUser):
+        return [recipients.pk]
+    if isinstance(recipients, QuerySet):
+        return recipients.values_list("pk", flat=True)
+    return [user.pk for user in recipients]
+
+
+def _store(
+    user_ids: Sequence[int],
+    *,
+    kind: str,
+    title: str,
+    body: str,
+    url: str,
+    data: dict[str, Any],
+    dedupe_key: str | None,
+) -> list[Notification]:
+    StreamCounter.objects.bulk_create(
+        [StreamCounter(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
+    )
+    # Lock in user order, so concurrent bulk calls cannot deadlock; the locks are held until
+    # commit, which is what makes seq order equal commit order.
+    last_seq = dict(
+        StreamCounter.objects.select_for_update()
+        .filter(user_id__in=user_ids)
+        .order_by("user_id")
+        .values_list("user_id", "last_seq")
+    )
+    if dedupe_key is not None:
+        # Checked under the lock: a concurrent call with the same key waits and sees our row.
+        already = set(
+            Notification.objects.filter(
+                recipient_id__in=user_ids, dedupe_key=dedupe_key
+            ).values_list("recipient_id", flat=True)
+        )
+        user_ids = [user_id for user_id in user_ids if user_id not in already]
+        if not user_ids:
+            return []
+    StreamCounter.objects.filter(user_id__in=user_ids).update(last_seq=F("last_seq") + 1)
+    now = timezone.now()
+    return Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient_id=user_id,
+                seq=last_seq[user_id] + 1,
+                kind=kind,
+                title=title,
+                body=body,
+                url=url,
+                data=data,
+                created_at=now,
+                dedupe_key=dedupe_key,
+            )
+            for user_id in user_ids
+        ]
+    )
+
+
+def _live_message(notification: Notification) -> dict[str, Any]:
+    # Encoded once here, so no stream re-encodes the payload.
+    payload_json = encode_json(notification_payload(notification))
+    return publish.message(publish.NOTIFICATION, seq=notification.seq, json=payload_json)
+
+
+def _publish_on_commit(messages: list[tuple[int, dict[str, Any]]]) -> None:
+    if messages:
+        transaction.on_commit(partial(publish.publish, messages), robust=True)
+
+
+def _read_changed(user_id: int, **fields: Any) -> None:
+    _publish_on_commit(
+        [(user_id, publish.message(publish.READ, unread_count=unread_count(user_id), **fields))]
+    )
+
+
+def mark_read(*, user: AbstractBaseUser, ids: Iterable[int]) -> list[int]:
+    """Mark some of ``user``'s notifications read; return the ids that changed."""
+    with transaction.atomic():
+        changed = list(
+            Notification.objects.filter(
+                recipient_id=user.pk, pk__in=list(ids), read_at__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        if changed:
+            Notification.objects.filter(pk__in=changed).update(read_at=timezone.now())
+            _read_changed(user.pk, ids=changed)
+    return changed
+
+
+def mark_all_read(*, user: AbstractBaseUser) -> list[int]:
+    """Mark every unread notification of ``user`` read; return their ids."""
+    with transaction.atomic():
+        unread = Notification.objects.select_for_update().filter(
+            recipient_id=user.pk, read_at__isnull=True
+        )
+        changed = list(unread.values_list("pk", flat=True))
+        if changed:
+            Notification.objects.filter(pk__in=changed).update(read_at=timezone.now())
+            _read_changed(user.pk, ids=changed)
+    return changed
+
+
+def mark_unread(notifications: QuerySet[Notification]) -> int:
+    """Mark notifications unread (an admin action); tell each owner's streams the new count.
+
+    The ``read`` event carries ``"ids": []`` so clients that only mark ids read stay correct,
+    and ``unread_ids`` for those that want to mark them unread again.
+    """
+    with transaction.atomic():
+        changed = list(notifications.filter(read_at__isnull=False).values_list("pk", "recipient"))
+        Notification.objects.filter(pk__in=[pk for pk, _ in changed]).update(read_at=None)
+        by_user: dict[int, list[int]] = {}
+        for pk, user_id in changed:
+            by_user.setdefault(user_id, []).append(pk)
+        for user_id, pks in by_user.items():
+            _read_changed(user_id, ids=[], unread_ids=pks)
+    return len(changed)
+
+
+def delete_notification(*, user: AbstractBaseUser, notification_id: int) -> None:
+    """Delete one of ``user``'s notifications; raise ``Notification.DoesNotExist`` otherwise."""
+    with transaction.atomic():
+        notification = Notification.objects.get(recipient_id=user.pk, pk=notification_id)
+        notification.delete()
+        if notification.read_at is None:
+            _read_changed(user.pk, ids=[])
+
+
+def prune(*, older_than: timedelta, read_only: bool = False) -> int:
+    """Delete notifications created more than ``older_than`` ago; return how many.
+
+    Each user's counter remembers the highest pruned ``seq``, so a stream resuming from
+    before it sends ``resync`` rather than skipping the hole in silence.
+    """
+    doomed = Notification.objects.filter(created_at__lt=timezone.now() - older_than)
+    if read_only:
+        doomed = doomed.filter(read_at__isnull=False)
+    with transaction.atomic():
+        highest = (
+            doomed.filter(recipient_id=OuterRef("user_id"))
+            .values("recipient_id")
+            .annotate(highest=Max("seq"))
+            .values("highest")
+        )
+        StreamCounter.objects.filter(user_id__in=doomed.values("recipient_id")).update(
+            pruned_through=Greatest(F("pruned_through"), Subquery(highest))
+        )
+        deleted, _ = doomed.delete()
+    return deleted
+
+
+def revoke_streams(user_id: int) -> None:
+    """Close every open stream of ``user_id`` on every server process, after commit."""
+    _publish_on_commit([(user_id, publish.message(publish.REVOKE))])

@@ -1,0 +1,257 @@
+"""One stream's life: subscribe, replay, follow the live feed, heartbeat, clean up.
+
+The database is the log and the channel layer is the doorbell. Because each user's ``seq``
+has no holes, the stream always knows which notification comes next: a live message it
+has already sent is skipped, and one that jumps ahead makes it read the missing rows from
+the database. When the live feed cannot be trusted (the in-memory layer cannot hear other
+processes; Redis may be down), the stream reads the database every ``POLL_SECONDS`` and
+goes back to live delivery as soon as the layer answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import connections
+
+from notifications import metrics, publish, selectors, sse
+from notifications.conf import conf
+from notifications.limits import Slot, slots
+from notifications.models import Notification
+from notifications.payloads import notification_payload
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def database(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``func`` on the request's thread and give its database connection back at once.
+
+    Django keeps a request's connection open until the request ends, and a stream's request
+    lasts hours: without this, every open stream would pin a database connection.
+    """
+
+    def run() -> T:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(run, thread_sensitive=True)()
+
+
+def notification_frame(seq: int, payload_json: str) -> bytes:
+    """Return the SSE frame of one notification."""
+    return sse.event("notification", payload_json, id=seq)
+
+
+def _frame(notification: Notification) -> bytes:
+    return notification_frame(notification.seq, sse.encode_json(notification_payload(notification)))
+
+
+class Closed(Exception):
+    """The stream must end: revoked, evicted, or its slot lost."""
+
+
+class Stream:
+    """Owns one connection: call :meth:`frames` and send what it yields."""
+
+    def __init__(self, *, user_id: int, last_event_id: int | None, slot: Slot) -> None:
+        self.user_id = user_id
+        self.last_event_id = last_event_id
+        self.slot = slot
+        self.group = publish.user_group(user_id)
+        self.layer = get_channel_layer()
+        # Another process's publish never reaches the in-memory layer: poll as well.
+        self.layer_is_local = isinstance(self.layer, InMemoryChannelLayer)
+        self.channel: str | None = None
+        # None until the first subscription attempt, then whether the layer answered.
+        self.subscribed: bool | None = None
+        self.receiving: asyncio.Future[dict[str, Any]] | None = None
+        self.last_seq = 0
+
+    @property
+    def live(self) -> bool:
+        """True when the channel layer alone can be trusted to ring this stream."""
+        return bool(self.subscribed) and not self.layer_is_local
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Yield the stream's bytes until the client leaves or the stream is closed."""
+        metrics.streams_open.inc()
+        try:
+            # Headers go out with the first chunk: send something at once.
+            yield sse.retry(conf.RETRY_MILLISECONDS)
+            await self._subscribe()
+            start = await database(
+                selectors.stream_start,
+                self.user_id,
+                last_event_id=self.last_event_id,
+                limit=conf.REPLAY_LIMIT,
+            )
+            yield sse.json_event(
+                "connected", {"user_id": self.user_id, "unread_count": start.unread_count}
+            )
+            if start.replay.missed:
+                yield sse.json_event(
+                    "resync", {"reason": start.replay.reason, "missed": start.replay.missed}
+                )
+            self.last_seq = start.resume_from
+            for notification in start.replay.notifications:
+                yield _frame(notification)
+                self.last_seq = notification.seq
+            async for frame in self._follow():
+                yield frame
+        except Closed as e:
+            logger.info("Stream %s of user %s closed: %s", self.slot.id, self.user_id, e)
+        finally:
+            metrics.streams_open.dec()
+            await self._cleanup()
+
+    async def _follow(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        heartbeat_at = loop.time() + conf.HEARTBEAT_SECONDS
+        sent_since_heartbeat = False
+        while True:
+            wait = heartbeat_at - loop.time()
+            if not self.live:
+                wait = min(wait, conf.POLL_SECONDS)
+            message = await self._receive(max(wait, 0))
+            if message is not None:
+                async for frame in self._handle(message):
+                    sent_since_heartbeat = True
+                    yield frame
+                continue
+            if not self.live:
+                async for frame in self._poll():
+                    sent_since_heartbeat = True
+                    yield frame
+            if loop.time() >= heartbeat_at:
+                if not sent_since_heartbeat:
+                    yield sse.HEARTBEAT
+                await self._refresh()
+                heartbeat_at = loop.time() + conf.HEARTBEAT_SECONDS
+                sent_since_heartbeat = False
+
+    async def _handle(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
+        kind = message.get("type")
+        if kind == publish.NOTIFICATION:
+            seq = message["seq"]
+            if seq == self.last_seq + 1:
+                self.last_seq = seq
+                yield notification_frame(seq, message["json"])
+            elif seq > self.last_seq:
+                # A message was lost or overtaken: the database has everything up to seq.
+                metrics.gaps_filled.inc()
+                async for frame in self._catch_up():
+                    yield frame
+        elif kind == publish.READ:
+            yield sse.json_event("read", {k: v for k, v in message.items() if k != "type"})
+        elif kind == publish.REVOKE:
+            raise Closed("revoked")
+        elif kind == publish.EVICT and message.get("connection") == self.slot.id:
+            raise Closed("evicted by a newer stream over the limit")
+
+    async def _catch_up(self) -> AsyncIterator[bytes]:
+        """Send every stored notification after ``last_seq``, a page at a time."""
+        while True:
+            page = await database(
+                selectors.after_seq, self.user_id, self.last_seq, limit=conf.REPLAY_LIMIT
+            )
+            for notification in page:
+                yield _frame(notification)
+                self.last_seq = notification.seq
+            if len(page) < conf.REPLAY_LIMIT:
+                return
+
+    async def _poll(self) -> AsyncIterator[bytes]:
+        if not self.subscribed and not self.layer_is_local:
+            await self._subscribe()
+            if self.subscribed:
+                logger.info("Stream %s of user %s is live again.", self.slot.id, self.user_id)
+                unread = await database(selectors.unread_count, self.user_id)
+                # Read-state messages may have been lost while the layer was down.
+                yield sse.json_event("read", {"ids": [], "unread_count": unread})
+        active = await database(selectors.user_is_active, self.user_id)
+        if not active:
+            raise Closed("the account is no longer active")
+        async for frame in self._catch_up():
+            yield frame
+
+    async def _receive(self, timeout: float) -> dict[str, Any] | None:
+        """Wait up to ``timeout`` for a live message without ever cancelling the receive.
+
+        Cancelling a pending channel-layer receive can drop its buffered messages, so one
+        receive stays pending across waits until it completes.
+        """
+        if not self.subscribed:
+            await asyncio.sleep(timeout)
+            return None
+        if self.receiving is None:
+            self.receiving = asyncio.ensure_future(self.layer.receive(self.channel))
+        done, _ = await asyncio.wait({self.receiving}, timeout=timeout)
+        if not done:
+            return None
+        receiving, self.receiving = self.receiving, None
+        try:
+            return receiving.result()
+        except Exception:
+            self._demote("receive failed")
+            return None
+
+    async def _subscribe(self) -> None:
+        try:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+            await self.layer.group_add(self.group, self.channel)
+        except Exception:
+            self._demote("subscribing failed")
+        else:
+            self.subscribed = True
+
+    def _demote(self, why: str) -> None:
+        """Fall back to reading the database, and say so: silent demotion hides outages."""
+        if self.subscribed is not False:
+            logger.warning(
+                "Channel layer unavailable for stream %s of user %s (%s); catching up from "
+                "the database every %.1fs until it is back.",
+                self.slot.id,
+                self.user_id,
+                why,
+                conf.POLL_SECONDS,
+                exc_info=True,
+            )
+            metrics.demotions.inc()
+        self.subscribed = False
+
+    async def _refresh(self) -> None:
+        """Renew the slot lease and the group membership (the layer expires old members)."""
+        try:
+            admission = await slots().take(self.slot, evict=False)
+        except Exception:
+            logger.warning("Could not refresh slot %s.", self.slot.id, exc_info=True)
+        else:
+            if admission.slot is None:
+                raise Closed("its connection slot expired and was taken")
+        if self.subscribed:
+            await self._subscribe()
+
+    async def _cleanup(self) -> None:
+        """Leave the group and free the slot; safe to run twice, never raises."""
+        if self.receiving is not None:
+            self.receiving.cancel()
+            self.receiving = None
+        if self.channel is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self.layer.group_discard(self.group, self.channel)
+        self.subscribed = False
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await slots().release(self.slot)

@@ -1,0 +1,86 @@
+"""The stream endpoint: authenticate, validate, take a slot, hand over to :class:`Stream`."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from notifications import auth, publish
+from notifications.conf import conf
+from notifications.limits import Admission, new_slot, slots
+from notifications.stream import Stream, database
+
+logger = logging.getLogger(__name__)
+
+
+def error(status: int, detail: str, **headers: str) -> JsonResponse:
+    """Return the JSON error every refusal of this app uses."""
+    response = JsonResponse({"detail": detail}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def parse_last_event_id(request: HttpRequest) -> int | None:
+    """Return the resume point from ``Last-Event-ID`` or ``?last_event_id=``, if any.
+
+    The header wins: EventSource sends it on reconnect, with a newer id than the one in a
+    URL that was written when the stream first opened.
+    """
+    raw = request.headers.get("Last-Event-ID")
+    if raw is None or not raw.strip():
+        raw = request.GET.get("last_event_id")
+    if raw is None or not raw.strip():
+        return None
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()):
+        raise ValueError(f"Last-Event-ID must be a non-negative integer, not {raw[:40]!r}.")
+    return int(raw)
+
+
+async def events(request: HttpRequest) -> HttpResponse:
+    """``GET /api/events/``: the user's notifications as Server-Sent Events."""
+    if request.method != "GET":
+        return error(405, f'Method "{request.method}" not allowed.', Allow="GET")
+    try:
+        user = await database(auth.stream_user, request)
+    except auth.NotAuthenticated as e:
+        return error(401, str(e), WWW_Authenticate='Bearer realm="api"')
+    try:
+        last_event_id = parse_last_event_id(request)
+    except ValueError as e:
+        return error(400, str(e))
+
+    admission = await _admit(user.pk)
+    if admission.slot is None:
+        return error(
+            429,
+            f"Too many open streams: at most {conf.MAX_CONNECTIONS_PER_USER} per user.",
+            Retry_After=str(conf.LIMIT_RETRY_AFTER_SECONDS),
+        )
+    stream = Stream(user_id=user.pk, last_event_id=last_event_id, slot=admission.slot)
+    response = StreamingHttpResponse(
+        stream.frames(), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def _admit(user_id: int) -> Admission:
+    slot = new_slot(user_id)
+    try:
+        admission = await slots().take(slot, evict=conf.ON_LIMIT == "evict_oldest")
+    except Exception:
+        # Availability over strictness: a Redis outage must not lock every user out.
+        logger.warning("Connection limit unavailable; admitting stream unlimited.", exc_info=True)
+        return Admission(slot)
+    if admission.evicted:
+        try:
+            await publish.send(
+                [(user_id, publish.message(publish.EVICT, connection=admission.evicted))]
+            )
+        except Exception:
+            logger.warning("Could not tell stream %s to close.", admission.evicted, exc_info=True)
+    return admission
