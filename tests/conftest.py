@@ -1,0 +1,133 @@
+"""Fixtures shared by the whole suite: users, a real Redis, and per-run isolation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+RUN_ID = uuid.uuid4().hex[:8]
+PASSWORD = "correct-horse-battery-staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A private redis-server on a free port, which a test may stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not redis_answers(self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Start private redis-servers; skip when redis-server is not installed."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not on PATH")
+    servers: list[RedisServer] = []
+
+    def start() -> RedisServer:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server_factory: object) -> str:
+    """A Redis to use: ``REDIS_URL`` when set (CI), else a private redis-server."""
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    return redis_server_factory().url  # type: ignore[operator]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_redis_keys(settings: object) -> None:
+    """Give every test run its own Redis key prefix, so runs never share connection slots."""
+    settings.NOTIFICATIONS = {  # type: ignore[attr-defined]
+        **django_settings.NOTIFICATIONS,
+        "REDIS_PREFIX": f"test-{RUN_ID}",
+    }
+
+
+@pytest.fixture
+def make_user(django_user_model: type) -> object:
+    """Create users with a known password: ``make_user("alice", is_staff=True)``."""
+
+    def make(username: str, **fields: object) -> object:
+        return django_user_model.objects.create_user(
+            username=username, password=PASSWORD, email=f"{username}@example.com", **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: object) -> object:
+    return make_user("alice")  # type: ignore[operator]
+
+
+@pytest.fixture
+def other_user(make_user: object) -> object:
+    return make_user("bob")  # type: ignore[operator]
+
+
+@pytest.fixture
+def staff_user(make_user: object) -> object:
+    return make_user("staff", is_staff=True, is_superuser=True)  # type: ignore[operator]
