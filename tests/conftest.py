@@ -106,6 +106,18 @@ def _isolated_redis_keys(settings: object) -> None:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_connections(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
+    """Close what async tests left open on asgiref's sync thread before the test database
+    is dropped (PostgreSQL refuses to drop a database that is in use)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
 @pytest.fixture
 def make_user(django_user_model: type) -> object:
     """Create users with a known password: ``make_user("alice", is_staff=True)``."""

@@ -1,0 +1,307 @@
+"""The stream driven at the ASGI level: every rule of the contract, and cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.test import Client
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from notifications import publish, services
+from notifications.limits import slots
+from notifications.tickets import StreamTicket
+from project.asgi import application
+from tests.sse_client import AsgiStream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def configure(settings: Any) -> Any:
+    def apply(**values: Any) -> None:
+        settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, **values}
+
+    return apply
+
+
+def bearer(user: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
+
+
+async def open_stream(user: Any | None = None, *, query: str = "", **headers: str) -> AsgiStream:
+    all_headers = dict(bearer(user)) if user is not None else {}
+    all_headers.update({k.replace("_", "-"): v for k, v in headers.items()})
+    stream = AsgiStream(application, query=query, headers=all_headers)
+    await stream.open()
+    return stream
+
+
+async def connected(user: Any, **kwargs: Any) -> AsgiStream:
+    stream = await open_stream(user, **kwargs)
+    assert stream.status == 200
+    event = await stream.next_event()
+    assert event.event == "connected"
+    return stream
+
+
+notify = sync_to_async(services.notify)
+
+
+async def test_refuses_anonymous_with_json_401() -> None:
+    stream = await open_stream()
+    assert stream.status == 401
+    assert "detail" in stream.json_body()
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("token=not-a-jwt", {}),
+        ("", {"Authorization": "Bearer not-a-jwt"}),
+        ("", {"Authorization": "Basic dXNlcjpwYXNz"}),
+    ],
+)
+async def test_refuses_bad_tokens(user: Any, query: str, headers: dict[str, str]) -> None:
+    stream = AsgiStream(application, query=query, headers=headers)
+    assert await stream.open() == 401
+    assert stream.headers["content-type"] == "application/json"
+
+
+async def test_refuses_refresh_token_and_expired_ticket(user: Any) -> None:
+    refresh = str(RefreshToken.for_user(user))
+    assert await AsgiStream(application, query=f"token={refresh}").open() == 401
+    ticket = StreamTicket.for_user(user)
+    ticket.set_exp(lifetime=-ticket.lifetime)
+    assert await AsgiStream(application, query=f"token={ticket}").open() == 401
+    # A ticket is for ?token= only, never a Bearer credential.
+    headers = {"Authorization": f"Bearer {StreamTicket.for_user(user)}"}
+    assert await AsgiStream(application, headers=headers).open() == 401
+
+
+async def test_refuses_inactive_user(user: Any) -> None:
+    token = str(AccessToken.for_user(user))
+    user.is_active = False
+    await user.asave()
+    stream = AsgiStream(application, headers={"Authorization": f"Bearer {token}"})
+    assert await stream.open() == 401
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "١٢"])
+async def test_malformed_last_event_id_is_400(user: Any, value: str) -> None:
+    stream = await open_stream(user, Last_Event_ID=value)
+    assert stream.status == 400
+    assert "Last-Event-ID" in (stream.json_body())["detail"]
+    stream = await open_stream(user, query=f"last_event_id={value}")
+    assert stream.status == 400
+
+
+async def test_headers_retry_and_connected_first(user: Any) -> None:
+    await notify(user, kind="info", title="unread one")
+    stream = await open_stream(user)
+    assert stream.status == 200
+    assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert stream.headers["cache-control"] == "no-cache"
+    assert stream.headers["x-accel-buffering"] == "no"
+    first = await stream.read_chunk()
+    assert first.startswith(b"retry: ")
+    event = await stream.next_event()
+    assert event.event == "connected" and event.id is None
+    assert event.json() == {"user_id": user.pk, "unread_count": 1}
+    await stream.close()
+
+
+async def test_session_cookie_and_ticket_authenticate(user: Any) -> None:
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    stream = AsgiStream(application, headers={"Cookie": cookie})
+    assert await stream.open() == 200
+    assert (await stream.next_event()).json()["user_id"] == user.pk
+    await stream.close()
+    ticket = AsgiStream(application, query=f"token={StreamTicket.for_user(user)}")
+    assert await ticket.open() == 200
+    await ticket.close()
+
+
+async def test_live_notification_with_seq_id(user: Any, other_user: Any) -> None:
+    stream = await connected(user)
+    await notify(other_user, kind="info", title="not yours")
+    [stored] = await notify(user, kind="order.shipped", title="Order #1\nshipped", data={"n": 1})
+    event = await stream.next_event()
+    assert event.event == "notification"
+    assert event.id == "1"
+    payload = event.json()
+    assert payload["id"] == stored.pk and payload["seq"] == 1
+    assert payload["title"] == "Order #1\nshipped"
+    assert payload["data"] == {"n": 1} and payload["read"] is False
+    assert set(payload) == {"id", "seq", "kind", "title", "body", "url", "data", "created_at", "read"}
+    await stream.close()
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+async def test_replay_after_last_event_id_then_live(user: Any, how: str) -> None:
+    for i in range(1, 4):
+        await notify(user, kind="info", title=f"n{i}")
+    kwargs: dict[str, Any] = (
+        {"Last_Event_ID": "1"} if how == "header" else {"query": "last_event_id=1"}
+    )
+    stream = await connected(user, **kwargs)
+    replayed = await stream.events(2)
+    assert [e.id for e in replayed] == ["2", "3"]
+    await notify(user, kind="info", title="n4")
+    assert (await stream.next_event()).id == "4"
+    await stream.close()
+
+
+async def test_header_wins_over_query(user: Any) -> None:
+    for i in range(1, 4):
+        await notify(user, kind="info", title=f"n{i}")
+    stream = await connected(user, query="last_event_id=0", Last_Event_ID="2")
+    assert (await stream.next_event()).id == "3"
+    await stream.close()
+
+
+async def test_without_last_event_id_starts_at_the_newest(user: Any) -> None:
+    await notify(user, kind="info", title="old")
+    stream = await connected(user)
+    await notify(user, kind="info", title="new")
+    event = await stream.next_event()
+    assert (event.id, event.json()["title"]) == ("2", "new")
+    await stream.close()
+
+
+async def test_far_behind_client_gets_resync_then_newest_window(user: Any, configure: Any) -> None:
+    configure(REPLAY_LIMIT=3)
+    for i in range(1, 9):
+        await notify(user, kind="info", title=f"n{i}")
+    stream = await connected(user, Last_Event_ID="0")
+    resync = await stream.next_event()
+    assert resync.event == "resync" and resync.id is None
+    assert resync.json() == {"reason": "replay_limit", "missed": 5}
+    assert [e.id for e in await stream.events(3)] == ["6", "7", "8"]
+    await stream.close()
+
+
+async def test_pruned_history_gets_resync(user: Any) -> None:
+    from datetime import timedelta
+
+    for i in range(1, 4):
+        await notify(user, kind="info", title=f"n{i}")
+    await sync_to_async(services.prune)(older_than=timedelta(0))
+    await notify(user, kind="info", title="n4")
+    stream = await connected(user, Last_Event_ID="1")
+    resync = await stream.next_event()
+    assert resync.json()["reason"] == "retention"
+    assert (await stream.next_event()).id == "4"
+    await stream.close()
+
+
+async def test_duplicate_skipped_and_gap_filled_from_database(user: Any) -> None:
+    stream = await connected(user)
+    layer = get_channel_layer()
+    group = publish.user_group(user.pk)
+    [first] = await notify(user, kind="info", title="one")
+    assert (await stream.next_event()).id == "1"
+    # A replayed doorbell for seq 1 is ignored.
+    await layer.group_send(group, publish.message(publish.NOTIFICATION, seq=1, json="{}"))
+    # Rows 2 and 3 exist but only 3's doorbell rings: 2 is read from the database.
+    from notifications.models import Notification
+
+    await Notification.objects.acreate(recipient=user, seq=2, kind="info", title="two")
+    await Notification.objects.acreate(recipient=user, seq=3, kind="info", title="three")
+    await layer.group_send(group, publish.message(publish.NOTIFICATION, seq=3, json="{}"))
+    events = await stream.events(2)
+    assert [(e.id, e.json()["title"]) for e in events] == [("2", "two"), ("3", "three")]
+    await stream.close()
+
+
+async def test_read_events_reach_every_stream(user: Any) -> None:
+    [n] = await notify(user, kind="info", title="x")
+    streams = [await connected(user) for _ in range(2)]
+    await sync_to_async(services.mark_read)(user=user, ids=[n.pk])
+    for s in streams:
+        event = await s.until("read")
+        assert event.id is None
+        assert event.json() == {"ids": [n.pk], "unread_count": 0}
+        await s.close()
+
+
+async def test_heartbeat_comment_on_idle_stream(user: Any, configure: Any) -> None:
+    configure(HEARTBEAT_SECONDS=0.2)
+    stream = await connected(user)
+    async with asyncio.timeout(5):
+        while not stream.parser.comments:
+            await stream.read_chunk()
+    assert stream.parser.comments[0] == "heartbeat"
+    await stream.close()
+
+
+async def test_connection_limit_429_then_admitted_after_close(user: Any, configure: Any) -> None:
+    configure(MAX_CONNECTIONS_PER_USER=2)
+    first, second = await connected(user), await connected(user)
+    refused = await open_stream(user)
+    assert refused.status == 429
+    assert refused.headers["retry-after"] == "5"
+    assert "detail" in refused.json_body()
+    await first.close()
+    third = await connected(user)
+    # The existing streams were not disturbed.
+    await notify(user, kind="info", title="still here")
+    assert (await second.next_event()).event == "notification"
+    assert (await third.next_event()).event == "notification"
+    await second.close()
+    await third.close()
+    assert await slots().count(user.pk) == 0
+
+
+async def test_evict_oldest_closes_the_oldest_stream(user: Any, configure: Any) -> None:
+    configure(MAX_CONNECTIONS_PER_USER=2, ON_LIMIT="evict_oldest")
+    oldest, middle = await connected(user), await connected(user)
+    newest = await connected(user)
+    async with asyncio.timeout(5):
+        while not oldest.finished:
+            await oldest.read_chunk()
+    await notify(user, kind="info", title="x")
+    assert (await middle.next_event()).event == "notification"
+    assert (await newest.next_event()).event == "notification"
+    await middle.close()
+    await newest.close()
+
+
+async def test_revocation_ends_the_stream(user: Any) -> None:
+    stream = await connected(user)
+    await sync_to_async(services.revoke_streams)(user.pk)
+    async with asyncio.timeout(5):
+        while not stream.finished:
+            await stream.read_chunk()
+    await stream.close()
+    assert await slots().count(user.pk) == 0
+
+
+async def test_password_change_and_deactivation_revoke(user: Any) -> None:
+    for change in ("password", "deactivate"):
+        stream = await connected(user)
+        if change == "password":
+            user.set_password("a-brand-new-password")
+        else:
+            user.is_active = False
+        await user.asave()
+        async with asyncio.timeout(5):
+            while not stream.finished:
+                await stream.read_chunk()
+        await stream.close()
+
+
+async def test_disconnect_cleans_up_group_and_slot(user: Any) -> None:
+    stream = await connected(user)
+    layer = get_channel_layer()
+    group = publish.user_group(user.pk)
+    assert await slots().count(user.pk) == 1
+    await stream.close()
+    assert await slots().count(user.pk) == 0
+    if hasattr(layer, "groups"):  # the in-memory layer shows its groups
+        assert not layer.groups.get(group)
