@@ -27,8 +27,12 @@ def _field(value: str) -> str:
 
 
 def retry(milliseconds: int) -> bytes:
-    """Return the frame that sets the client's reconnection delay."""
-    return b"retry: %d\n\n" % milliseconds
+    """Return the line that sets the client's reconnection delay.
+
+    It ends with a single line break: it opens the block of the event that follows, so
+    that lax clients which dispatch a block without data do not see an empty event.
+    """
+    return b"retry: %d\n" % milliseconds
 
 
 def comment(text: str = "") -> bytes:

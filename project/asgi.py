@@ -1,4 +1,8 @@
-"""ASGI entry point: ``python -m notifications.serve project.asgi:application`` (daphne)."""
+"""ASGI entry point: ``python -m notifications.serve project.asgi:application`` (daphne).
+
+Static files are served here too, so ``make run`` needs nothing else; behind nginx in
+production, ``/static/`` is answered by nginx from ``collectstatic`` and never gets here.
+"""
 
 import os
 
@@ -6,4 +10,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+application = ASGIStaticFilesHandler(django_application)

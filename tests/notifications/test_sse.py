@@ -16,8 +16,10 @@ def parse(frames: bytes) -> Parser:
 
 
 def test_retry_frame() -> None:
-    assert sse.retry(2000) == b"retry: 2000\n\n"
-    assert parse(sse.retry(1500)).retry == 1500
+    assert sse.retry(2000) == b"retry: 2000\n"
+    parser = parse(sse.retry(1500) + sse.event("connected", "{}"))
+    assert parser.retry == 1500
+    assert [e.event for e in parser.events] == ["connected"]
 
 
 def test_event_with_id() -> None:

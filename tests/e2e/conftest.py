@@ -1,0 +1,147 @@
+"""Real servers for end-to-end tests: daphne in a subprocess on a free loopback port,
+sharing the test database, plus publishers in other processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.db import connection
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+
+def database_url() -> str:
+    """The URL of the test database this process uses, for the subprocesses to share."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{s['NAME']}"
+
+
+def subprocess_env(**overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({"DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", "DEBUG": "0"})
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+class Server:
+    """A daphne process serving the project."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.env = env
+        self.log_path = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "notifications.serve", "-v", "1",
+                "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024",
+                "project.asgi:application",
+            ],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not start:\n{self.output()}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+            self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_server(
+    django_db_setup: None, tmp_path: Path, redis_url: str
+) -> Iterator[Callable[..., Server]]:
+    """Start daphne servers: ``start_server(REDIS_URL=None)`` runs the embedded default."""
+    servers: list[Server] = []
+
+    def start(**env: str | None) -> Server:
+        settings_env: dict[str, str | None] = {
+            "REDIS_URL": redis_url,
+            "NOTIFICATIONS_HEARTBEAT_SECONDS": "1",
+        }
+        settings_env.update(env)
+        server = Server(subprocess_env(**settings_env), tmp_path / f"daphne-{len(servers)}.log")
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., Server]) -> Server:
+    return start_server()
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py`` in another process, against the test database."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def send(server: Server, username: str, title: str, **options: str) -> str:
+    """Publish from another process with the operators' command, configured as ``server``."""
+    args = ["send_notification", "--user", username, "--title", title]
+    for key, value in options.items():
+        args += [f"--{key}", value]
+    result = manage(*args, env=server.env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def client(server: Server, **kwargs: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(10, read=30), **kwargs)
