@@ -1,0 +1,9 @@
+from django.urls import path
+
+from project.orders import views
+
+app_name = "orders"
+
+urlpatterns = [
+    path("<int:number>/", views.order_detail, name="detail"),
+]

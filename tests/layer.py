@@ -1,0 +1,58 @@
+"""Listen on a user's channel-layer group as a stream does, to see what was published."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from notifications.publish import NOTIFICATION, user_group
+
+Message = dict[str, Any]
+
+
+class Listener:
+    def __init__(self, layer: Any, channel: str) -> None:
+        self.layer = layer
+        self.channel = channel
+
+    async def until(self, matches: Callable[[Message], bool], timeout: float = 5) -> list[Message]:
+        """Return every message received up to and including the first that ``matches``.
+
+        Messages that do not match are kept, not dropped, so a test can assert that nothing
+        it did not expect arrived before the one it waited for.
+        """
+        received: list[Message] = []
+        async with asyncio.timeout(timeout):
+            while True:
+                received.append(await self.layer.receive(self.channel))
+                if matches(received[-1]):
+                    return received
+
+
+def payload(message: Message) -> dict[str, Any] | None:
+    """Return the notification a message carries, or None for other message types."""
+    if message.get("type") != NOTIFICATION:
+        return None
+    return json.loads(message["json"])
+
+
+def titled(title: str) -> Callable[[Message], bool]:
+    """Match the notification message with ``title``."""
+    return lambda message: (payload(message) or {}).get("title") == title
+
+
+@asynccontextmanager
+async def listening(user_id: int) -> AsyncIterator[Listener]:
+    """Join ``user_id``'s group on the default channel layer for the duration of the block."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(user_group(user_id), channel)
+    try:
+        yield Listener(layer, channel)
+    finally:
+        await layer.group_discard(user_group(user_id), channel)
