@@ -1,16 +1,223 @@
-"""The HTTP API (DRF). The stream itself is a plain async view in ``views.py``."""
+"""The HTTP API (DRF). The stream itself is a plain async view in ``views.py``.
+
+Views stay thin: selectors read, services write (and tell open streams), and every error
+is JSON with a ``detail``.
+"""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from typing import Any
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework_simplejwt import serializers as jwt_serializers
+from rest_framework_simplejwt import views as jwt_views
 
+from notifications import selectors, services
 from notifications.conf import conf
+from notifications.models import Notification
+from notifications.serializers import (
+    ErrorSerializer,
+    InboxQuerySerializer,
+    NotificationSerializer,
+    ReadResultSerializer,
+    UnreadCountSerializer,
+)
 from notifications.tickets import StreamTicket
+
+# The token endpoints' rate when ``DEFAULT_THROTTLE_RATES`` has no "token" entry.
+DEFAULT_TOKEN_RATE = "20/min"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Handle errors as DRF does, and give every error body a ``detail``.
+
+    Field errors (``{"username": ["..."]}``) become ``{"detail": "username: ...",
+    "errors": {...}}``, so a client can always show ``detail``.
+    """
+    response = drf_exception_handler(exc, context)
+    if response is not None and not (isinstance(response.data, dict) and "detail" in response.data):
+        response.data = {"detail": _first_message(response.data), "errors": response.data}
+    return response
+
+
+def _first_message(errors: Any, field: str | None = None) -> str:
+    if isinstance(errors, dict):
+        if not errors:
+            return "Invalid input."
+        key, value = next(iter(errors.items()))
+        return _first_message(value, None if key == api_settings.NON_FIELD_ERRORS_KEY else key)
+    if isinstance(errors, list):
+        return _first_message(errors[0], field) if errors else "Invalid input."
+    return f"{field}: {errors}" if field else str(errors)
+
+
+class JSONErrors:
+    """Use this module's exception handler, whatever the site's ``EXCEPTION_HANDLER``."""
+
+    def get_exception_handler(self) -> Any:
+        return exception_handler
+
+
+_ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
+    404: OpenApiResponse(ErrorSerializer, description="No such notification of yours."),
+}
+_TOKEN_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="A field is missing or malformed."),
+    401: OpenApiResponse(ErrorSerializer, description="Wrong credentials or token."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+
+
+class InboxPagination(CursorPagination):
+    """Newest first by ``seq``, which is unique per user, so pages never skip or repeat."""
+
+    ordering = "-seq"
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your notifications, newest first",
+        description="Cursor-paginated by `seq`: follow `next` for older notifications.",
+        parameters=[
+            OpenApiParameter(
+                "unread",
+                bool,
+                description="`true`: only unread notifications; `false` (default): all.",
+            )
+        ],
+        responses={
+            200: NotificationSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="Bad `unread` value."),
+            401: _ERRORS[401],
+        },
+    ),
+    retrieve=extend_schema(
+        summary="Get one of your notifications",
+        description="The same object as the stream's `notification` event.",
+        responses={200: NotificationSerializer, **_ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete one of your notifications",
+        description="Deleting an unread notification sends `event: read` with the new count.",
+        responses={204: None, **_ERRORS},
+    ),
+)
+class NotificationViewSet(
+    JSONErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The signed-in user's notifications. Another user's are never found (404)."""
+
+    serializer_class = NotificationSerializer
+    pagination_class = InboxPagination
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self) -> Any:
+        return selectors.inbox(self.request.user.pk)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        query = InboxQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        inbox = selectors.inbox(
+            request.user.pk, unread_only=query.validated_data.get("unread") == "true"
+        )
+        page = self.paginate_queryset(inbox)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        notification = self.get_object()
+        try:
+            services.delete_notification(user=request.user, notification_id=notification.pk)
+        except Notification.DoesNotExist as e:  # deleted meanwhile
+            raise NotFound() from e
+        return Response(status=204)
+
+    @extend_schema(
+        summary="Count your unread notifications",
+        description="The number a notification bell shows.",
+        responses={200: UnreadCountSerializer, 401: _ERRORS[401]},
+    )
+    @action(detail=False, url_path="unread-count", pagination_class=None)
+    def unread_count(self, request: Request) -> Response:
+        return Response({"unread_count": selectors.unread_count(request.user.pk)})
+
+    @extend_schema(
+        summary="Mark one notification read",
+        description="Your open streams get `event: read` with the id and the new count. "
+        "Marking a read notification again changes nothing and returns no ids.",
+        request=None,
+        responses={200: ReadResultSerializer, **_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        notification = self.get_object()
+        ids = services.mark_read(user=request.user, ids=[notification.pk])
+        return self._read_result(ids)
+
+    @extend_schema(
+        summary="Mark all your notifications read",
+        description="Your open streams get `event: read` with the ids and the new count.",
+        request=None,
+        responses={200: ReadResultSerializer, 401: _ERRORS[401]},
+    )
+    @action(detail=False, methods=["post"], url_path="read-all", pagination_class=None)
+    def read_all(self, request: Request) -> Response:
+        return self._read_result(services.mark_all_read(user=request.user))
+
+    def _read_result(self, ids: list[int]) -> Response:
+        return Response({"ids": ids, "unread_count": selectors.unread_count(self.request.user.pk)})
+
+
+class TokenRateThrottle(ScopedRateThrottle):
+    """Throttle per client at the view's scope rate in ``DEFAULT_THROTTLE_RATES``.
+
+    The rate is read on each request rather than once at import, so changed settings take
+    effect; a site that sets no rate for the scope gets ``DEFAULT_TOKEN_RATE``.
+    """
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope, DEFAULT_TOKEN_RATE)
+
+
+@extend_schema(
+    responses={200: jwt_serializers.TokenObtainPairSerializer, **_TOKEN_ERRORS},
+    tags=["token"],
+)
+class TokenObtainView(JSONErrors, jwt_views.TokenObtainPairView):
+    """Exchange a username and password for an access and a refresh token."""
+
+    throttle_classes = [TokenRateThrottle]
+    throttle_scope = "token"
+
+
+@extend_schema(
+    responses={200: jwt_serializers.TokenRefreshSerializer, **_TOKEN_ERRORS}, tags=["token"]
+)
+class TokenRefreshView(JSONErrors, jwt_views.TokenRefreshView):
+    """Exchange a refresh token for a new access token."""
+
+    throttle_classes = [TokenRateThrottle]
+    throttle_scope = "token"
 
 
 class StreamTicketView(APIView):

@@ -1,10 +1,17 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from notifications import api, views
 
 app_name = "notifications"
 
+router = SimpleRouter()
+router.register("api/notifications", api.NotificationViewSet, basename="notification")
+
 urlpatterns = [
     path("api/events/", views.events, name="events"),
     path("api/events/ticket/", api.StreamTicketView.as_view(), name="events-ticket"),
+    path("api/token/", api.TokenObtainView.as_view(), name="token"),
+    path("api/token/refresh/", api.TokenRefreshView.as_view(), name="token-refresh"),
+    *router.urls,
 ]

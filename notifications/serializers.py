@@ -1,0 +1,55 @@
+"""The API's JSON shapes. A notification is rendered by ``payloads``, as on the stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from notifications.models import Notification
+from notifications.payloads import notification_payload
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    """One notification, exactly as the stream's `notification` event carries it."""
+
+    # The fields describe the shape for the schema; the JSON itself comes from
+    # notification_payload(), so the API and the stream cannot drift apart.
+    data = serializers.DictField(read_only=True, help_text="A JSON object set by the sender.")
+    read = serializers.BooleanField(
+        read_only=True, help_text="Whether the recipient has marked it read."
+    )
+
+    class Meta:
+        model = Notification
+        fields = ["id", "seq", "kind", "title", "body", "url", "data", "created_at", "read"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "seq": {"help_text": "Position in the recipient's stream: the SSE event id."},
+        }
+
+    def to_representation(self, instance: Notification) -> dict[str, Any]:
+        return notification_payload(instance)
+
+
+class InboxQuerySerializer(serializers.Serializer):
+    unread = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        error_messages={"invalid_choice": 'Must be "true" or "false", not "{input}".'},
+    )
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    unread_count = serializers.IntegerField(min_value=0)
+
+
+class ReadResultSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The notifications this request marked read."
+    )
+    unread_count = serializers.IntegerField(min_value=0, help_text="Unread notifications left.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for people.")
