@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import HttpRequest
 from rest_framework.exceptions import AuthenticationFailed
@@ -34,6 +36,10 @@ def stream_user(request: HttpRequest) -> Any:
         return _token_user(raw.strip(), (AccessToken,))
     if query_token is not None:
         return _token_user(query_token, (AccessToken, StreamTicket))
+    if not hasattr(request, "session"):
+        # Served without SessionMiddleware (see notifications.asgi): read the cookie here.
+        engine = import_module(settings.SESSION_ENGINE)
+        request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
     user = get_user(request)
     if not user.is_authenticated:
         raise NotAuthenticated("Authentication credentials were not provided.")

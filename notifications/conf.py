@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # Prefix of every Redis key the app writes.
     "REDIS_PREFIX": "notifications",
+    # The middleware of stream requests when served through ``notifications.asgi``.
+    "STREAM_MIDDLEWARE": ["corsheaders.middleware.CorsMiddleware"],
     # Seconds a publish may take before it is abandoned (the row is safe in the database).
     "PUBLISH_TIMEOUT_SECONDS": 5.0,
 }
@@ -81,6 +83,10 @@ class NotificationSettings:
     @property
     def PUBLISH_TIMEOUT_SECONDS(self) -> float:
         return float(self._get("PUBLISH_TIMEOUT_SECONDS"))
+
+    @property
+    def STREAM_MIDDLEWARE(self) -> list[str]:
+        return list(self._get("STREAM_MIDDLEWARE"))
 
 
 conf = NotificationSettings()

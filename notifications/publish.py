@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,8 +26,21 @@ READ = "notifications.read"  # {"ids": [...], "unread_count": int, ...}
 REVOKE = "notifications.revoke"  # close every stream of the user
 EVICT = "notifications.evict"  # {"connection": str}: close that one stream
 
-# Concurrent group sends per publish; more would exhaust the layer's connection pool.
-_PUBLISH_CONCURRENCY = 32
+# Concurrent channel-layer calls per process. channels-redis shares one connection pool
+# (100 connections) per process and raises when a burst of calls needs more.
+_LAYER_CONCURRENCY = 64
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def layer_gate() -> asyncio.Semaphore:
+    """Return this event loop's bound on concurrent channel-layer calls; hold it per call."""
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(_LAYER_CONCURRENCY)
+    return gate
 
 
 def user_group(user_id: int) -> str:
@@ -44,10 +58,10 @@ async def send(messages: Iterable[tuple[int, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    limit = asyncio.Semaphore(_PUBLISH_CONCURRENCY)
+    gate = layer_gate()
 
     async def send_one(user_id: int, msg: dict[str, Any]) -> None:
-        async with limit:
+        async with gate:
             await layer.group_send(user_group(user_id), msg)
 
     async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):

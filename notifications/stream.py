@@ -209,7 +209,8 @@ class Stream:
         try:
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
-            await self.layer.group_add(self.group, self.channel)
+            async with publish.layer_gate():
+                await self.layer.group_add(self.group, self.channel)
         except Exception:
             self._demote("subscribing failed")
         else:
@@ -249,7 +250,7 @@ class Stream:
             self.receiving = None
         if self.channel is not None:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
+                async with asyncio.timeout(2), publish.layer_gate():
                     await self.layer.group_discard(self.group, self.channel)
         self.subscribed = False
         with contextlib.suppress(Exception):

@@ -14,4 +14,6 @@ django_application = get_asgi_application()
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-application = ASGIStaticFilesHandler(django_application)
+from notifications.asgi import with_lean_stream  # noqa: E402
+
+application = ASGIStaticFilesHandler(with_lean_stream(django_application))

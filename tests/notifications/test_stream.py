@@ -305,3 +305,16 @@ async def test_disconnect_cleans_up_group_and_slot(user: Any) -> None:
     assert await slots().count(user.pk) == 0
     if hasattr(layer, "groups"):  # the in-memory layer shows its groups
         assert not layer.groups.get(group)
+
+
+async def test_stream_skips_site_middleware_but_keeps_cors(user: Any, settings: Any) -> None:
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example"]
+    stream = await open_stream(user, Origin="https://shop.example")
+    assert stream.status == 200
+    assert stream.headers["access-control-allow-origin"] == "https://shop.example"
+    # The site's sync middleware (here XFrameOptionsMiddleware) costs thread hops: skipped.
+    assert "x-frame-options" not in stream.headers
+    await stream.close()
+    other = await open_stream(user, Origin="https://evil.example")
+    assert "access-control-allow-origin" not in other.headers
+    await other.close()
