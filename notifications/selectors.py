@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from notifications.models import Notification, StreamCounter
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import Group
 
 
 def inbox(user_id: int, *, unread_only: bool = False) -> QuerySet[Notification]:
@@ -89,3 +93,13 @@ def after_seq(user_id: int, seq: int, *, limit: int) -> list[Notification]:
 def user_is_active(user_id: int) -> bool:
     """Tell whether ``user_id`` still exists and may use the site."""
     return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
+def active_users() -> QuerySet[Any]:
+    """Return the users a broadcast reaches: an inactive account cannot sign in to read it."""
+    return get_user_model().objects.filter(is_active=True)
+
+
+def active_members(group: Group) -> QuerySet[Any]:
+    """Return the active users of ``group``, the recipients of a message to that group."""
+    return active_users().filter(groups=group)
