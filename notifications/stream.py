@@ -56,6 +56,18 @@ def _frame(notification: Notification) -> bytes:
     return notification_frame(notification.seq, sse.encode_json(notification_payload(notification)))
 
 
+class LayerHealth:
+    """What this process's streams know together about the channel layer.
+
+    ``outages`` grows at each failure any stream sees: a stream that missed the failure
+    itself (its receive was not the one that raised) still catches up from the database.
+    ``retry_at`` spaces out attempts to rejoin, so an outage is not a storm of reconnects.
+    """
+
+    outages = 0
+    retry_at = 0.0
+
+
 class Closed(Exception):
     """The stream must end: revoked, evicted, or its slot lost."""
 
@@ -76,6 +88,7 @@ class Stream:
         self.subscribed: bool | None = None
         self.receiving: asyncio.Future[dict[str, Any]] | None = None
         self.last_seq = 0
+        self.outages_seen = LayerHealth.outages
 
     @property
     def live(self) -> bool:
@@ -123,6 +136,13 @@ class Stream:
             if not self.live:
                 wait = min(wait, conf.POLL_SECONDS)
             message = await self._receive(max(wait, 0))
+            if self.outages_seen != LayerHealth.outages:
+                # The layer failed somewhere in this process: doorbells may have been lost.
+                self.outages_seen = LayerHealth.outages
+                if self.live:  # a polling stream catches up anyway
+                    async for frame in self._catch_up():
+                        sent_since_heartbeat = True
+                        yield frame
             if message is not None:
                 async for frame in self._handle(message):
                     sent_since_heartbeat = True
@@ -171,7 +191,8 @@ class Stream:
                 return
 
     async def _poll(self) -> AsyncIterator[bytes]:
-        if not self.subscribed and not self.layer_is_local:
+        loop = asyncio.get_running_loop()
+        if not self.subscribed and not self.layer_is_local and loop.time() >= LayerHealth.retry_at:
             await self._subscribe()
             if self.subscribed:
                 logger.info("Stream %s of user %s is live again.", self.slot.id, self.user_id)
@@ -201,8 +222,8 @@ class Stream:
         receiving, self.receiving = self.receiving, None
         try:
             return receiving.result()
-        except Exception:
-            self._demote("receive failed")
+        except Exception as e:
+            self._demote("receive", e)
             return None
 
     async def _subscribe(self) -> None:
@@ -211,25 +232,27 @@ class Stream:
                 self.channel = await self.layer.new_channel()
             async with publish.layer_gate():
                 await self.layer.group_add(self.group, self.channel)
-        except Exception:
-            self._demote("subscribing failed")
+        except Exception as e:
+            self._demote("subscribe", e)
         else:
             self.subscribed = True
 
-    def _demote(self, why: str) -> None:
+    def _demote(self, operation: str, error: Exception) -> None:
         """Fall back to reading the database, and say so: silent demotion hides outages."""
         if self.subscribed is not False:
             logger.warning(
-                "Channel layer unavailable for stream %s of user %s (%s); catching up from "
-                "the database every %.1fs until it is back.",
+                "Channel layer %s failed for stream %s of user %s (%r); catching up from the "
+                "database every %.1fs until it is back.",
+                operation,
                 self.slot.id,
                 self.user_id,
-                why,
+                error,
                 conf.POLL_SECONDS,
-                exc_info=True,
             )
             metrics.demotions.inc()
         self.subscribed = False
+        LayerHealth.outages += 1
+        LayerHealth.retry_at = asyncio.get_running_loop().time() + conf.POLL_SECONDS
 
     async def _refresh(self) -> None:
         """Renew the slot lease and the group membership (the layer expires old members)."""

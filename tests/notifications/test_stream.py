@@ -318,3 +318,19 @@ async def test_stream_skips_site_middleware_but_keeps_cors(user: Any, settings: 
     other = await open_stream(user, Origin="https://evil.example")
     assert "access-control-allow-origin" not in other.headers
     await other.close()
+
+
+async def test_layer_failure_elsewhere_in_the_process_triggers_catch_up(
+    user: Any, configure: Any
+) -> None:
+    from notifications.models import Notification
+    from notifications.stream import LayerHealth
+
+    configure(HEARTBEAT_SECONDS=0.3)
+    stream = await connected(user)
+    # A row whose doorbell was lost while another stream saw the layer fail.
+    await Notification.objects.acreate(recipient=user, seq=1, kind="info", title="lost bell")
+    LayerHealth.outages += 1
+    event = await stream.next_event()
+    assert (event.event, event.id, event.json()["title"]) == ("notification", "1", "lost bell")
+    await stream.close()
