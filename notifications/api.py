@@ -136,7 +136,8 @@ class NotificationViewSet(
         return selectors.inbox(self.request.user.pk)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        query = InboxQuerySerializer(data=request.query_params)
+        # A plain dict: a QueryDict would make "?unread=" mean "not given", as in HTML forms.
+        query = InboxQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         inbox = selectors.inbox(
             request.user.pk, unread_only=query.validated_data.get("unread") == "true"
