@@ -53,3 +53,6 @@ class ReadResultSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for people.")
+    errors = serializers.DictField(
+        required=False, help_text="For invalid input: each field's messages."
+    )

@@ -78,6 +78,8 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     autocomplete_fields = ["user"]
+    # The order page is the customer's own; staff have this form.
+    view_on_site = False
     actions = [_status_action(status) for status in Order.Status if status != Order.Status.PLACED]
 
     def get_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:

@@ -8,6 +8,7 @@ signal and so notifies nobody: change orders through ``services.change_status()`
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from notifications.services import notify
@@ -41,7 +42,8 @@ def notify_owner(
         instance.user,
         kind=f"order.{instance.status}",
         title=f"Order #{instance.number} {instance.status}",
-        body=_BODIES[instance.status].format(total=instance.total),
+        # str() first: a shell may have assigned a float or a string, saved as is.
+        body=_BODIES[instance.status].format(total=Decimal(str(instance.total))),
         url=instance.get_absolute_url(),
         data={"order": instance.number, "status": instance.status},
         dedupe_key=f"order:{instance.pk}:{instance.status}",

@@ -183,3 +183,9 @@ def test_notifications_never_imports_orders() -> None:
             else:
                 continue
             assert not [n for n in names if "orders" in n.split(".")], f"{source} imports orders"
+
+
+@pytest.mark.django_db
+def test_a_total_assigned_as_text_in_a_shell_still_reads_well(user: Any) -> None:
+    Order.objects.create(user=user, number=9, total="7.5")
+    assert "Total: 7.50." in Notification.objects.get().body
