@@ -6,12 +6,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 
 from notifications.models import Notification
 from project.orders.models import Order
-from project.orders.services import change_status
+from project.orders.services import change_status, place_order
+from tests.layer import listening, payload, titled
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +39,22 @@ def test_changing_the_status_notifies_the_owner(
     paid = Notification.objects.get(kind="order.paid")
     assert (paid.recipient, paid.seq) == (order.user, 2)
     assert not Notification.objects.filter(recipient=staff_user).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_change_in_the_admin_reaches_the_owners_open_streams(
+    client: Client, staff_user: Any, user: Any
+) -> None:
+    await sync_to_async(client.force_login)(staff_user)
+    order = await sync_to_async(place_order)(user=user, total=Decimal("8.00"))
+
+    async with listening(user.pk) as listener:
+        post = sync_to_async(client.post)
+        response = await post(change_url(order), {"status": "paid", "_save": "Save"})
+        assert response.status_code == 302
+        received = await listener.until(titled(f"Order #{order.number} paid"))
+
+    assert payload(received[-1])["kind"] == "order.paid"
 
 
 @pytest.mark.parametrize(
