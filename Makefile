@@ -21,6 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py create_demo_data
+	$(BIN)/python manage.py create_demo_orders alice bob
 	$(BIN)/python -m notifications.serve -v 1 \
 		-e tcp:port=$(PORT):interface=$(HOST):backlog=1024 project.asgi:application
 
