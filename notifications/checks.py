@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,10 +41,14 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         )
     for key in _POSITIVE_NUMBERS:
         value = user_settings.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value < math.inf  # Also refuses NaN, which compares false.
+        ):
             errors.append(
                 Error(
-                    f"NOTIFICATIONS[{key!r}] must be a positive number, not {value!r}.",
+                    f"NOTIFICATIONS[{key!r}] must be a finite positive number, not {value!r}.",
                     id="notifications.E003",
                 )
             )

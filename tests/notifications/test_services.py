@@ -1,0 +1,522 @@
+"""The writes: what each service stores, and what it rings on the channel layer after commit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from notifications import publish
+from notifications.models import Notification, StreamCounter
+from notifications.payloads import notification_payload
+from notifications.services import (
+    InvalidNotification,
+    delete_notification,
+    mark_all_read,
+    mark_read,
+    mark_unread,
+    notify,
+    prune,
+)
+from tests.conftest import free_port
+from tests.layer import Listener, listening
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+User = get_user_model()
+
+
+def seqs(user: Any) -> list[int]:
+    return list(
+        Notification.objects.filter(recipient=user).order_by("seq").values_list("seq", flat=True)
+    )
+
+
+def send(recipients: Any, title: str = "Your order shipped", **fields: Any) -> list[Notification]:
+    return notify(recipients, kind=fields.pop("kind", "info"), title=title, **fields)
+
+
+def read_message(user: Any, ids: list[int], **fields: Any) -> tuple[int, dict[str, Any]]:
+    return (user.pk, {"type": publish.READ, "ids": ids, **fields})
+
+
+class Abort(Exception):
+    pass
+
+
+# --- notify() ------------------------------------------------------------------------------
+
+
+def test_notify_stores_one_row_and_publishes_its_payload_on_commit(
+    user, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        [stored] = notify(
+            user,
+            kind="order",
+            title="Order #7 shipped",
+            body="It is on its way.",
+            url="/orders/7/",
+            data={"order": 7},
+        )
+        assert published == [], "published before the transaction committed"
+
+    row = Notification.objects.get()
+    assert (row.pk, row.recipient, row.seq) == (stored.pk, user, 1)
+    assert (row.kind, row.title, row.body, row.url, row.data) == (
+        "order",
+        "Order #7 shipped",
+        "It is on its way.",
+        "/orders/7/",
+        {"order": 7},
+    )
+    assert row.read_at is None
+    [(user_id, message)] = published
+    assert user_id == user.pk
+    assert message["type"] == publish.NOTIFICATION
+    assert message["seq"] == 1
+    assert json.loads(message["json"]) == notification_payload(row)
+
+
+def test_notify_accepts_a_list_and_a_queryset(user, other_user):
+    send([user, other_user])
+    send(User.objects.filter(pk__in=[user.pk, other_user.pk]))
+
+    assert seqs(user) == [1, 2]
+    assert seqs(other_user) == [1, 2]
+
+
+def test_a_user_named_twice_gets_one_notification(user):
+    assert len(send([user, user])) == 1
+
+
+def test_notify_with_no_recipients_stores_and_publishes_nothing(
+    published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send(User.objects.none()) == []
+
+    assert not Notification.objects.exists()
+    assert published == []
+
+
+def test_seq_counts_1_2_3_per_user(user, other_user):
+    for _ in range(3):
+        send(user)
+    send(other_user)
+
+    assert seqs(user) == [1, 2, 3]
+    assert seqs(other_user) == [1]
+    assert StreamCounter.objects.get(user=user).last_seq == 3
+
+
+def test_one_bulk_call_gives_each_user_their_own_next_seq(user, other_user, make_user):
+    third = make_user("carol")
+    send(user)
+    send(user)
+    send(third)
+
+    stored = send([user, other_user, third])
+
+    assert {n.recipient_id: n.seq for n in stored} == {user.pk: 3, other_user.pk: 1, third.pk: 2}
+
+
+def test_thousands_of_recipients_are_stored_in_bulk(
+    published, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    users = User.objects.bulk_create([User(username=f"user{i}") for i in range(1200)])
+
+    # One query per row would be 1200; in bulk it is a few per batch of 500 recipients, plus
+    # the smaller insert batches SQLite's parameter limit forces.
+    with django_assert_max_num_queries(60), django_capture_on_commit_callbacks(execute=True):
+        stored = send(User.objects.all())
+
+    assert len(stored) == 1200
+    assert set(Notification.objects.values_list("seq", flat=True)) == {1}
+    assert {user_id for user_id, _ in published} == {user.pk for user in users}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"title": ""}, id="empty title"),
+        pytest.param({"title": " \n\t "}, id="blank title"),
+        pytest.param({"title": "x" * 201}, id="title too long"),
+        pytest.param({"kind": ""}, id="empty kind"),
+        pytest.param({"kind": "k" * 65}, id="kind too long"),
+        pytest.param({"url": "/" * 501}, id="url too long"),
+        pytest.param({"data": {"when": object()}}, id="data not JSON"),
+        pytest.param({"data": ["not", "an", "object"]}, id="data not an object"),
+        pytest.param({"dedupe_key": ""}, id="empty dedupe key"),
+        pytest.param({"dedupe_key": "k" * 201}, id="dedupe key too long"),
+    ],
+)
+def test_an_invalid_notification_stores_and_publishes_nothing(
+    user, fields, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(InvalidNotification):
+        send(user, **fields)
+
+    assert not Notification.objects.exists()
+    assert not StreamCounter.objects.exists(), "a rejected notification took a seq"
+    assert published == []
+
+
+def test_the_same_dedupe_key_stores_and_publishes_once_per_recipient(
+    user, other_user, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        [first] = send(user, dedupe_key="order-7-shipped")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send(user, dedupe_key="order-7-shipped") == []
+    with django_capture_on_commit_callbacks(execute=True):
+        [added] = send([user, other_user], dedupe_key="order-7-shipped")
+
+    assert added.recipient == other_user
+    assert Notification.objects.filter(recipient=user).get() == first
+    assert [user_id for user_id, _ in published] == [user.pk, other_user.pk]
+    assert seqs(user) == [1], "a deduplicated call used up a seq"
+
+
+def test_different_dedupe_keys_both_store(user):
+    send(user, dedupe_key="order-7-placed")
+    send(user, dedupe_key="order-7-shipped")
+
+    assert seqs(user) == [1, 2]
+
+
+def test_a_rolled_back_notify_stores_publishes_and_numbers_nothing(
+    user, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(Abort), transaction.atomic():
+            send(user)
+            raise Abort
+        assert not Notification.objects.exists()
+        send(user)
+
+    assert seqs(user) == [1]
+    assert [message["seq"] for _, message in published] == [1]
+
+
+# --- publishing through a real channel layer -----------------------------------------------
+
+
+@pytest.fixture(params=["in-memory", "redis"])
+def channel_layers(request: pytest.FixtureRequest, settings: Any) -> None:
+    """Run the test on the in-memory layer and again on channels-redis."""
+    if request.param == "redis":
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [request.getfixturevalue("redis_url")],
+                    "prefix": f"test-{uuid.uuid4().hex[:8]}",
+                },
+            }
+        }
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def any_message(message: dict[str, Any]) -> bool:
+    return True
+
+
+async def assert_nothing_more(listener: Listener) -> None:
+    with pytest.raises(TimeoutError):
+        await listener.until(any_message, timeout=0.3)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_committed_notify_reaches_the_layer_exactly_once(channel_layers, user):
+    async with listening(user.pk) as listener:
+        [stored] = await sync_to_async(send)(user)
+
+        [message] = await listener.until(any_message)
+        assert message["type"] == publish.NOTIFICATION
+        assert message["seq"] == 1
+        assert json.loads(message["json"]) == notification_payload(stored)
+        await assert_nothing_more(listener)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_rolled_back_notify_reaches_nothing(channel_layers, user):
+    def notify_then_fail() -> None:
+        with transaction.atomic():
+            send(user)
+            raise Abort
+
+    async with listening(user.pk) as listener:
+        with pytest.raises(Abort):
+            await sync_to_async(notify_then_fail)()
+
+        await assert_nothing_more(listener)
+    assert not await Notification.objects.aexists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_notify_inside_a_transaction_publishes_when_it_commits(channel_layers, user):
+    def notify_twice_in_one_transaction() -> None:
+        with transaction.atomic():
+            send(user, title="first")
+            send(user, title="second")
+
+    async with listening(user.pk) as listener:
+        await sync_to_async(notify_twice_in_one_transaction)()
+
+        received = await listener.until(lambda message: message.get("seq") == 2)
+        assert [message["seq"] for message in received] == [1, 2]
+        await assert_nothing_more(listener)
+
+
+def test_a_failed_publish_is_logged_and_the_row_kept(
+    user, settings, caplog, django_capture_on_commit_callbacks
+):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},  # Nothing listens.
+        }
+    }
+
+    with (
+        caplog.at_level(logging.WARNING, logger="notifications.publish"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        [stored] = send(user)
+
+    assert Notification.objects.filter(pk=stored.pk).exists()
+    assert "Publishing 1 message(s) to the channel layer failed" in caplog.text
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: SQLite serialises every writer, so there is no race to lose",
+)
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_notifies_number_a_user_1_to_n_without_gaps_or_duplicates(user):
+    threads, calls = 8, 25
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def notify_many(worker: int) -> None:
+        try:
+            start.wait()
+            for call in range(calls):
+                send(user, title=f"{worker}/{call}")
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=notify_many, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert errors == []
+    assert seqs(user) == list(range(1, threads * calls + 1))
+    assert StreamCounter.objects.get(user=user).last_seq == threads * calls
+    # Each row took its seq and its id under the same lock, so both orders agree.
+    ids = list(
+        Notification.objects.filter(recipient=user).order_by("seq").values_list("pk", flat=True)
+    )
+    assert ids == sorted(ids)
+
+
+# --- read state ----------------------------------------------------------------------------
+
+
+def test_mark_read_marks_only_the_users_own_unread_ones_and_publishes(
+    user, other_user, published, django_capture_on_commit_callbacks
+):
+    first, second, third = (send(user)[0] for _ in range(3))
+    [foreign] = send(other_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = mark_read(user=user, ids=[first.pk, second.pk, foreign.pk])
+
+    assert sorted(changed) == [first.pk, second.pk]
+    assert set(Notification.objects.filter(read_at__isnull=False)) == {first, second}
+    [(user_id, message)] = published
+    assert user_id == user.pk
+    assert message["type"] == publish.READ
+    assert sorted(message["ids"]) == [first.pk, second.pk]
+    assert message["unread_count"] == 1
+    assert third.pk not in message["ids"]
+
+
+def test_mark_read_of_read_ones_changes_and_publishes_nothing(
+    user, published, django_capture_on_commit_callbacks
+):
+    [notification] = send(user)
+    mark_read(user=user, ids=[notification.pk])
+    read_at = Notification.objects.get().read_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert mark_read(user=user, ids=[notification.pk]) == []
+
+    assert Notification.objects.get().read_at == read_at
+    assert published == []
+
+
+def test_mark_all_read_marks_every_unread_one_of_the_user(
+    user, other_user, published, django_capture_on_commit_callbacks
+):
+    mine = [send(user)[0] for _ in range(2)]
+    [foreign] = send(other_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = mark_all_read(user=user)
+
+    assert sorted(changed) == sorted(n.pk for n in mine)
+    assert not Notification.objects.filter(recipient=user, read_at__isnull=True).exists()
+    assert Notification.objects.get(pk=foreign.pk).read_at is None
+    assert published == [read_message(user, changed, unread_count=0)]
+
+
+def test_mark_all_read_with_nothing_unread_publishes_nothing(
+    user, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert mark_all_read(user=user) == []
+
+    assert published == []
+
+
+def test_mark_unread_tells_each_owner_their_new_count(
+    user, other_user, published, django_capture_on_commit_callbacks
+):
+    mine = [send(user)[0] for _ in range(2)]
+    [theirs] = send(other_user)
+    mark_all_read(user=user)
+    mark_all_read(user=other_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = mark_unread(Notification.objects.filter(pk__in=[mine[0].pk, theirs.pk]))
+
+    assert changed == 2
+    assert set(Notification.objects.filter(read_at__isnull=True)) == {mine[0], theirs}
+    assert sorted(published, key=lambda sent: sent[0]) == [
+        read_message(user, [], unread_count=1, unread_ids=[mine[0].pk]),
+        read_message(other_user, [], unread_count=1, unread_ids=[theirs.pk]),
+    ]
+
+
+def test_mark_unread_of_unread_ones_publishes_nothing(
+    user, published, django_capture_on_commit_callbacks
+):
+    send(user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert mark_unread(Notification.objects.all()) == 0
+
+    assert published == []
+
+
+# --- deleting ------------------------------------------------------------------------------
+
+
+def test_deleting_an_unread_notification_publishes_the_new_count(
+    user, published, django_capture_on_commit_callbacks
+):
+    doomed, kept = send(user)[0], send(user)[0]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_notification(user=user, notification_id=doomed.pk)
+
+    assert list(Notification.objects.all()) == [kept]
+    assert published == [read_message(user, [], unread_count=1)]
+
+
+def test_deleting_a_read_notification_publishes_nothing(
+    user, published, django_capture_on_commit_callbacks
+):
+    [notification] = send(user)
+    mark_all_read(user=user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_notification(user=user, notification_id=notification.pk)
+
+    assert not Notification.objects.exists()
+    assert published == []
+
+
+def test_nobody_deletes_another_users_notification(user, other_user):
+    [theirs] = send(other_user)
+
+    with pytest.raises(Notification.DoesNotExist):
+        delete_notification(user=user, notification_id=theirs.pk)
+
+    assert Notification.objects.filter(pk=theirs.pk).exists()
+
+
+# --- pruning -------------------------------------------------------------------------------
+
+
+def age(notification: Notification, days: float) -> None:
+    Notification.objects.filter(pk=notification.pk).update(
+        created_at=timezone.now() - timedelta(days=days)
+    )
+
+
+def pruned_through(user: Any) -> int:
+    return StreamCounter.objects.get(user=user).pruned_through
+
+
+def test_prune_deletes_what_is_older_and_remembers_the_highest_pruned_seq(user, other_user):
+    old_read, old_unread, recent = (send(user)[0] for _ in range(3))
+    [theirs] = send(other_user)
+    mark_read(user=user, ids=[old_read.pk])
+    for notification in (old_read, old_unread, theirs):
+        age(notification, days=31)
+
+    assert prune(older_than=timedelta(days=30)) == 3
+
+    assert list(Notification.objects.all()) == [recent]
+    assert pruned_through(user) == 2
+    assert pruned_through(other_user) == 1
+
+
+def test_prune_read_only_keeps_unread_notifications_however_old(user):
+    old_unread, old_read = send(user)[0], send(user)[0]
+    mark_read(user=user, ids=[old_read.pk])
+    age(old_unread, days=400)
+    age(old_read, days=400)
+
+    assert prune(older_than=timedelta(days=30), read_only=True) == 1
+
+    assert list(Notification.objects.all()) == [old_unread]
+    assert pruned_through(user) == 2
+
+
+def test_the_pruned_watermark_never_goes_back(user):
+    old_unread, old_read = send(user)[0], send(user)[0]
+    mark_read(user=user, ids=[old_read.pk])
+    age(old_unread, days=10)
+    age(old_read, days=10)
+    prune(older_than=timedelta(days=1), read_only=True)
+
+    assert prune(older_than=timedelta(days=1)) == 1
+
+    assert pruned_through(user) == 2
+
+
+def test_prune_with_nothing_old_enough_leaves_everything(user):
+    send(user)
+
+    assert prune(older_than=timedelta(days=1)) == 0
+
+    assert Notification.objects.count() == 1
+    assert pruned_through(user) == 0
