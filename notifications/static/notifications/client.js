@@ -1,0 +1,429 @@
+/**
+ * Live notifications in the browser: a small ES module with no dependencies.
+ *
+ *   import { connect, createApi } from "/static/notifications/client.js";
+ *   const client = connect({ on: { notification: (n, meta) => ..., status: (s) => ... } });
+ *
+ * One stream per browser, not per tab: the tab that holds the Web Lock opens the
+ * EventSource and relays every event to the other tabs over a BroadcastChannel. When it
+ * closes, the next tab in the lock's queue takes over and resumes from the last event id
+ * that every tab tracks, so nothing is lost in the handover. Without Web Locks or
+ * BroadcastChannel each tab simply keeps its own stream.
+ *
+ * Events: "notification" (payload, {toast}), "read", "connected", "resync" (the stream's
+ * own, see the contract), "status" ("live" | "reconnecting" | "offline"), "leader"
+ * (whether this tab holds the stream), and any name passed to tell() by another tab.
+ */
+
+const STREAM_EVENTS = ["connected", "notification", "read", "resync"];
+
+/** Open (or join) the browser's stream and return the client. */
+export function connect(options = {}) {
+  const client = new NotificationClient(options);
+  client.start();
+  return client;
+}
+
+export class NotificationClient {
+  /**
+   * @param {object} options
+   * @param {string} [options.baseUrl] origin of the notifications server; "" is this page's
+   * @param {string} [options.eventsPath] the stream, "/api/events/"
+   * @param {string} [options.ticketPath] the ticket endpoint, "/api/events/ticket/"
+   * @param {() => Promise<string>|string} [options.getToken] an access JWT of the embedding
+   *   site's user: switches from the session cookie to stream tickets
+   * @param {boolean} [options.withCredentials] send cookies to another origin (CORS)
+   * @param {boolean} [options.shareAcrossTabs] one stream per browser (default true)
+   * @param {string} [options.name] the lock and channel name; scope it to the user
+   * @param {number|null} [options.lastEventId] resume after this seq
+   * @param {Object<string, Function>} [options.on] callbacks by event name
+   */
+  constructor({
+    baseUrl = "",
+    eventsPath = "/api/events/",
+    ticketPath = "/api/events/ticket/",
+    getToken = null,
+    withCredentials = false,
+    shareAcrossTabs = true,
+    name = "notifications-stream",
+    lastEventId = null,
+    on = {},
+    maxBackoffMs = 30_000,
+    offlineAfterMs = 15_000,
+  } = {}) {
+    this.baseUrl = baseUrl || globalThis.location?.href;
+    this.eventsPath = eventsPath;
+    this.ticketPath = ticketPath;
+    this.getToken = getToken;
+    this.withCredentials = withCredentials;
+    this.name = name;
+    this.lastEventId = null;
+    this.seen(lastEventId);
+    this.maxBackoffMs = maxBackoffMs;
+    this.offlineAfterMs = offlineAfterMs;
+    this.shared =
+      shareAcrossTabs && "locks" in navigator && typeof BroadcastChannel === "function";
+    this.tabId = globalThis.crypto?.randomUUID?.() ?? String(Math.random()).slice(2);
+    this.status = null;
+    this.isLeader = false;
+    this.listeners = new Map();
+    this.visibleTabs = new Set(); // other tabs that are visible, for the toast decision
+    this.running = false;
+    this.attempt = 0;
+    this.source = null;
+    this.timers = { reopen: null, offline: null };
+    for (const [event, callback] of Object.entries(on)) this.on(event, callback);
+
+    this._onVisibility = () => this._post({ type: "visibility", visible: isVisible() });
+    this._onPageHide = (e) => {
+      this.stop();
+      this._restoreOnShow = e.persisted;
+    };
+    this._onPageShow = (e) => {
+      if (e.persisted && this._restoreOnShow) this.start();
+    };
+    this._onOnline = () => this.isLeader && !this._isOpen() && this._open();
+    this._onOffline = () => this.isLeader && this._setStatus("offline");
+  }
+
+  /** Call ``callback`` on each ``event``; return a function that unsubscribes it. */
+  on(event, callback) {
+    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
+    this.listeners.get(event).add(callback);
+    return () => this.listeners.get(event)?.delete(callback);
+  }
+
+  /** Record that everything up to ``seq`` is known (e.g. from the inbox the page fetched). */
+  seen(seq) {
+    // 0 is meaningful: "I have seen everything, and there was nothing", so a reconnect
+    // replays whatever arrives meanwhile instead of starting at the newest.
+    const n = seq === null || seq === undefined ? Number.NaN : Number(seq);
+    if (Number.isInteger(n) && n >= 0 && (this.lastEventId === null || n > this.lastEventId)) {
+      this.lastEventId = n;
+    }
+  }
+
+  /** Send a page-defined event to the other tabs (e.g. "deleted"), not to this one. */
+  tell(event, data) {
+    this._post({ type: "app", event, data });
+  }
+
+  start() {
+    if (this.running) return;
+    this.running = true;
+    addEventListener("pagehide", this._onPageHide);
+    addEventListener("pageshow", this._onPageShow);
+    addEventListener("online", this._onOnline);
+    addEventListener("offline", this._onOffline);
+    if (!this.shared) {
+      this._lead();
+      return;
+    }
+    this.channel = new BroadcastChannel(this.name);
+    this.channel.onmessage = (e) => this._onMessage(e.data);
+    document.addEventListener("visibilitychange", this._onVisibility);
+    // Ask the leader, if any, for the state, and the other tabs for their visibility.
+    this._post({ type: "hello", visible: isVisible() });
+    this.abort = new AbortController();
+    navigator.locks
+      .request(this.name, { signal: this.abort.signal }, () => {
+        if (!this.running) return undefined;
+        this._lead();
+        // Hold the lock for as long as this tab runs; the browser frees it if the tab dies.
+        return new Promise((resolve) => (this.releaseLock = resolve));
+      })
+      .catch(() => {}); // AbortError: stopped while still waiting for the lock
+  }
+
+  /** Close the stream and leave the other tabs; another tab takes over. */
+  stop() {
+    if (!this.running) return;
+    this.running = false;
+    this._post({ type: "bye" });
+    removeEventListener("pagehide", this._onPageHide);
+    removeEventListener("online", this._onOnline);
+    removeEventListener("offline", this._onOffline);
+    document.removeEventListener("visibilitychange", this._onVisibility);
+    this._closeSource();
+    clearTimeout(this.timers.reopen);
+    clearTimeout(this.timers.offline);
+    this.abort?.abort();
+    this.releaseLock?.();
+    this.releaseLock = null;
+    this.channel?.close();
+    this.channel = null;
+    this.visibleTabs.clear();
+    if (this.isLeader) {
+      this.isLeader = false;
+      this._emit("leader", false);
+    }
+  }
+
+  /** Stop for good, including after a return from the back/forward cache. */
+  close() {
+    this.stop();
+    removeEventListener("pageshow", this._onPageShow);
+  }
+
+  // --- the leader's stream ---------------------------------------------------------------
+
+  _lead() {
+    this.isLeader = true;
+    this._emit("leader", true);
+    this._post({ type: "leader" });
+    this._open();
+  }
+
+  async _open() {
+    clearTimeout(this.timers.reopen);
+    this._closeSource();
+    // Minting a ticket awaits: a second _open() meanwhile (back online, a timer) wins.
+    const generation = (this.generation = (this.generation ?? 0) + 1);
+    let url;
+    try {
+      url = await this._streamUrl();
+    } catch (error) {
+      if (generation !== this.generation) return;
+      console.warn("notifications: cannot open the stream:", error);
+      this._lost();
+      return;
+    }
+    if (!this.running || !this.isLeader || generation !== this.generation) return;
+    const source = new EventSource(url, { withCredentials: this.withCredentials });
+    this.source = source;
+    for (const event of STREAM_EVENTS) {
+      source.addEventListener(event, (e) => source === this.source && this._onStreamEvent(event, e));
+    }
+    source.onerror = () => {
+      if (source !== this.source) return;
+      // Reconnect ourselves rather than let EventSource retry: it gives up for good on any
+      // non-200 (a 401 for an expired ticket, a 429, a proxy's 502), it would reuse the
+      // old ticket, and it sends Last-Event-ID only once it has seen an id on this very
+      // source, while this tab may know a later one (from the inbox, or from relays).
+      this._closeSource();
+      this._lost();
+    };
+  }
+
+  async _streamUrl() {
+    const url = new URL(this.eventsPath, this.baseUrl);
+    // A new EventSource does not send Last-Event-ID: the server reads it from the URL too.
+    if (this.lastEventId !== null) url.searchParams.set("last_event_id", this.lastEventId);
+    if (this.getToken) url.searchParams.set("token", await this._mintTicket());
+    return url.href;
+  }
+
+  /** Trade the embedding site's access token for a one-minute, stream-only ticket. */
+  async _mintTicket() {
+    const token = await this.getToken();
+    const response = await fetch(new URL(this.ticketPath, this.baseUrl), {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+      credentials: "omit",
+    });
+    if (!response.ok) throw new Error(`stream ticket refused: HTTP ${response.status}`);
+    return (await response.json()).ticket;
+  }
+
+  _onStreamEvent(event, e) {
+    let data;
+    try {
+      data = JSON.parse(e.data);
+    } catch {
+      console.warn("notifications: ignoring a malformed %s event", event);
+      return;
+    }
+    if (event === "connected") {
+      this.attempt = 0;
+      clearTimeout(this.timers.offline);
+      this.timers.offline = null;
+      this._setStatus("live");
+    }
+    if (this._deliver(event, data)) this._post({ type: "event", event, data });
+  }
+
+  /** The connection is down: say so, and reopen it after a backoff. */
+  _lost() {
+    if (!this.running) return;
+    const offline = globalThis.navigator?.onLine === false;
+    if (offline || this.status === "offline") this._setStatus("offline");
+    else this._setStatus("reconnecting");
+    if (this.timers.offline === null) {
+      this.timers.offline = setTimeout(() => this._setStatus("offline"), this.offlineAfterMs);
+    }
+    // Exponential backoff with jitter, so that a server restart is not met by every browser
+    // at the same instant, and a 429 is not hammered. The browser cannot see the status of
+    // a failed EventSource, so every failure backs off alike; `connected` resets it.
+    const ceiling = Math.min(this.maxBackoffMs, 1000 * 2 ** this.attempt);
+    this.attempt += 1;
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    clearTimeout(this.timers.reopen);
+    this.timers.reopen = setTimeout(() => this._open(), delay);
+  }
+
+  _isOpen() {
+    return this.source !== null && this.source.readyState !== EventSource.CLOSED;
+  }
+
+  _closeSource() {
+    this.generation = (this.generation ?? 0) + 1;
+    this.source?.close();
+    this.source = null;
+  }
+
+  _setStatus(status) {
+    if (!this.isLeader || status === this.status) return;
+    this.status = status;
+    this._emit("status", status);
+    this._post({ type: "status", status });
+  }
+
+  // --- every tab ---------------------------------------------------------------------------
+
+  /** Hand an event to this tab's callbacks; false for a notification already seen. */
+  _deliver(event, data) {
+    if (event === "notification") {
+      // seq has no holes and only grows: one at or below the last seen is a duplicate.
+      if (this.lastEventId !== null && data.seq <= this.lastEventId) return false;
+      this.seen(data.seq);
+      this._emit(event, data, { toast: this._shouldToast() });
+      return true;
+    }
+    this._emit(event, data);
+    return true;
+  }
+
+  /** Toast in a visible tab; in the leader when no tab is visible (someone must). */
+  _shouldToast() {
+    if (isVisible()) return true;
+    return this.isLeader && this.visibleTabs.size === 0;
+  }
+
+  _onMessage(message) {
+    const from = message.from;
+    switch (message.type) {
+      case "hello":
+        this._trackVisibility(from, message.visible);
+        this._post({ type: "visibility", visible: isVisible() });
+        if (this.isLeader) {
+          this._post({ type: "state", status: this.status, lastEventId: this.lastEventId });
+        }
+        break;
+      case "visibility":
+        this._trackVisibility(from, message.visible);
+        break;
+      case "bye":
+        this.visibleTabs.delete(from);
+        break;
+      case "state":
+      case "status":
+        if (!this.isLeader) {
+          if (message.lastEventId !== undefined) this.seen(message.lastEventId);
+          if (message.status && message.status !== this.status) {
+            this.status = message.status;
+            this._emit("status", message.status);
+          }
+        }
+        break;
+      case "event":
+        if (!this.isLeader) this._deliver(message.event, message.data);
+        break;
+      case "app":
+        this._emit(message.event, message.data);
+        break;
+    }
+  }
+
+  _trackVisibility(tab, visible) {
+    if (visible) this.visibleTabs.add(tab);
+    else this.visibleTabs.delete(tab);
+  }
+
+  _post(message) {
+    try {
+      this.channel?.postMessage({ ...message, from: this.tabId });
+    } catch (error) {
+      console.warn("notifications: cannot relay to other tabs:", error);
+    }
+  }
+
+  _emit(event, ...args) {
+    for (const callback of this.listeners.get(event) ?? []) {
+      try {
+        callback(...args);
+      } catch (error) {
+        console.error(`notifications: a "${event}" callback failed:`, error);
+      }
+    }
+  }
+}
+
+function isVisible() {
+  return globalThis.document?.visibilityState === "visible";
+}
+
+/** An HTTP error of the API, with its ``detail`` message. */
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+/**
+ * The HTTP API: the inbox, the unread count, mark read, delete.
+ *
+ * Same-origin pages use the session cookie and send Django's CSRF token (from the
+ * ``csrftoken`` cookie unless ``csrfToken`` is given); other sites pass ``getToken``.
+ */
+export function createApi({
+  baseUrl = "",
+  apiPath = "/api/notifications/",
+  getToken = null,
+  withCredentials = false,
+  csrfToken = null,
+} = {}) {
+  const base = new URL(apiPath, baseUrl || globalThis.location?.href);
+
+  async function request(url, { method = "GET", keepalive = false } = {}) {
+    const headers = { Accept: "application/json" };
+    let credentials = withCredentials ? "include" : "same-origin";
+    if (getToken) {
+      headers.Authorization = `Bearer ${await getToken()}`;
+      credentials = "omit";
+    } else if (method !== "GET") {
+      const csrf = typeof csrfToken === "function" ? csrfToken() : csrfToken ?? cookie("csrftoken");
+      if (csrf) headers["X-CSRFToken"] = csrf;
+    }
+    const response = await fetch(url, { method, headers, credentials, keepalive });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new ApiError(response.status, body.detail);
+    }
+    return response.status === 204 ? null : response.json();
+  }
+
+  const at = (path) => new URL(path, base);
+  return {
+    /** The newest page: {next, previous, results}; follow ``next`` with more(). */
+    list({ unread = false, pageSize = null } = {}) {
+      const url = at("");
+      if (unread) url.searchParams.set("unread", "true");
+      if (pageSize) url.searchParams.set("page_size", pageSize);
+      return request(url);
+    },
+    more: (nextUrl) => request(new URL(nextUrl, base)),
+    unreadCount: async () => (await request(at("unread-count/"))).unread_count,
+    markRead: (id, options = {}) => request(at(`${id}/read/`), { method: "POST", ...options }),
+    markAllRead: () => request(at("read-all/"), { method: "POST" }),
+    remove: (id) => request(at(`${id}/`), { method: "DELETE" }),
+  };
+}
+
+function cookie(name) {
+  for (const part of (globalThis.document?.cookie ?? "").split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(value.join("="));
+  }
+  return null;
+}
