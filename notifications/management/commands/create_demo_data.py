@@ -40,21 +40,16 @@ class Command(BaseCommand):
                 "Pass --force to create them anyway."
             )
         with transaction.atomic():
-            users, created = zip(
-                *(self._user(name, password, staff) for name, password, staff in DEMO_USERS),
-                strict=True,
-            )
-            site_users = [user for user in users if not user.is_staff]
+            accounts = [self._user(*demo_user) for demo_user in DEMO_USERS]
             group, group_created = Group.objects.get_or_create(name=DEMO_GROUP)
-            group.user_set.add(*site_users)
+            group.user_set.add(*(user for user, _ in accounts if not user.is_staff))
             services.notify(
-                site_users,
+                [user for user, created in accounts if created and not user.is_staff],
                 kind="info",
                 title="Welcome to the demo",
                 body="New notifications appear here live, without reloading the page.",
-                dedupe_key="demo.welcome",
             )
-        if any(created) or group_created:
+        if group_created or any(created for _, created in accounts):
             self.stdout.write(self.style.SUCCESS("Created the demo data."))
         else:
             self.stdout.write("Demo data already present.")

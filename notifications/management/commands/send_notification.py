@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
 
 from notifications import selectors, services
 
@@ -94,7 +95,7 @@ class Command(BaseCommand):
             raise CommandError(f"Inactive user(s), who cannot read it: {', '.join(inactive)}.")
         return list(users.values())
 
-    def _group_members(self, name: str) -> Any:
+    def _group_members(self, name: str) -> QuerySet[Any]:
         try:
             group = Group.objects.get(name=name)
         except Group.DoesNotExist as e:
