@@ -56,3 +56,7 @@ async def listening(user_id: int) -> AsyncIterator[Listener]:
         yield Listener(layer, channel)
     finally:
         await layer.group_discard(user_group(user_id), channel)
+        # channels-redis acknowledges each received message in a background task holding a
+        # lock; let those finish in this test's event loop, or the next test's loop finds
+        # the lock bound to a closed one.
+        await asyncio.gather(*getattr(layer, "receive_cleaners", ()), return_exceptions=True)
