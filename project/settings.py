@@ -23,11 +23,14 @@ DEBUG = os.environ.get("DEBUG", "1").lower() in ("1", "true", "yes", "on")
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 REDIS_URL = os.environ.get("REDIS_URL") or None
+# Sites (or test runs) sharing one Redis database keep apart with their own prefixes.
+CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "asgi")
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
 NOTIFICATIONS = {
     "HEARTBEAT_SECONDS": float(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "30")),
     "MAX_CONNECTIONS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", "5")),
     "REDIS_URL": REDIS_URL,
+    "REDIS_PREFIX": os.environ.get("NOTIFICATIONS_REDIS_PREFIX", "notifications"),
 }
 # -------------------------------------------------------------------------------------------
 
@@ -109,7 +112,7 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": os.environ.get("CHANNELS_PREFIX", "asgi"),
+                "prefix": CHANNELS_PREFIX,
                 # One buffer per process holds every stream's pending messages.
                 "capacity": 10_000,
             },

@@ -16,6 +16,13 @@ from django.conf import settings as django_settings
 
 RUN_ID = uuid.uuid4().hex[:8]
 PASSWORD = "correct-horse-battery-staple"
+# Everything this run writes to a shared Redis is prefixed with the run's id, so that other
+# runs (or a benchmark) using the same Redis never ring this run's streams or take its slots.
+CHANNELS_PREFIX = f"asgi-test-{RUN_ID}"
+REDIS_PREFIX = f"test-{RUN_ID}"
+_layer_config = django_settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+if "prefix" in _layer_config:
+    _layer_config["prefix"] = CHANNELS_PREFIX
 
 
 def free_port() -> int:
@@ -102,7 +109,7 @@ def _isolated_redis_keys(settings: object) -> None:
     """Give every test run its own Redis key prefix, so runs never share connection slots."""
     settings.NOTIFICATIONS = {  # type: ignore[attr-defined]
         **django_settings.NOTIFICATIONS,
-        "REDIS_PREFIX": f"test-{RUN_ID}",
+        "REDIS_PREFIX": REDIS_PREFIX,
     }
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.conftest import free_port
+from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,15 @@ def database_url() -> str:
 
 def subprocess_env(**overrides: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({"DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", "DEBUG": "0"})
+    env.update(
+        {
+            "DATABASE_URL": database_url(),
+            "PYTHONUNBUFFERED": "1",
+            "DEBUG": "0",
+            "CHANNELS_PREFIX": CHANNELS_PREFIX,
+            "NOTIFICATIONS_REDIS_PREFIX": REDIS_PREFIX,
+        }
+    )
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)
