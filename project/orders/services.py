@@ -80,23 +80,24 @@ def place_order(*, user: AbstractBaseUser, total: Decimal, number: int | None = 
     ``ValidationError`` (a negative total, a taken number...) and stores nothing.
     """
     order = Order(user=user, total=total, number=number)
-    if number is not None:
-        order.full_clean()
-        order.save(force_insert=True)
-        return order
-    order.full_clean(exclude=["number"])
-    attempts_left = _NUMBER_ATTEMPTS
-    while True:
-        order.number = _next_number()
-        try:
-            with transaction.atomic():
-                order.save(force_insert=True)
-        except IntegrityError:
-            attempts_left -= 1
-            if not attempts_left or not Order.objects.filter(number=order.number).exists():
-                raise
-        else:
+    order.full_clean(exclude=None if number is not None else ["number"])
+    # One transaction for the order and its notification: neither is stored without the other.
+    with transaction.atomic():
+        if number is not None:
+            order.save(force_insert=True)
             return order
+        attempts_left = _NUMBER_ATTEMPTS
+        while True:
+            order.number = _next_number()
+            try:
+                with transaction.atomic():
+                    order.save(force_insert=True)
+            except IntegrityError:
+                attempts_left -= 1
+                if not attempts_left or not Order.objects.filter(number=order.number).exists():
+                    raise
+            else:
+                return order
 
 
 def _next_number() -> int:

@@ -163,3 +163,16 @@ def test_a_change_is_judged_against_the_stored_status_not_a_stale_copy(user: Any
 
     assert Order.objects.get(pk=order.pk).status == "shipped"
     assert Notification.objects.filter(recipient=user).count() == 3
+
+
+@pytest.mark.parametrize("number", [None, 5])
+def test_an_order_is_never_stored_without_its_notification(
+    user: Any, monkeypatch: pytest.MonkeyPatch, number: int | None
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("notification store unavailable")
+
+    monkeypatch.setattr("project.orders.receivers.notify", broken)
+    with pytest.raises(RuntimeError):
+        place_order(user=user, total=Decimal("1.00"), number=number)
+    assert not Order.objects.exists()
