@@ -113,6 +113,16 @@ def _isolated_redis_keys(settings: object) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Give each test its own channel layer: channels-redis keeps asyncio locks bound to the
+    event loop that made them, and each async test runs in a loop of its own."""
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_async_connections(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
     """Close what async tests left open on asgiref's sync thread before the test database

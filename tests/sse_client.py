@@ -4,6 +4,7 @@ and a small driver of the stream at the ASGI level, shared by the stream tests."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,9 +70,8 @@ class Parser:
             if "\0" not in value:
                 self.last_event_id = value
                 self._id_seen = value
-        elif name == "retry":
-            if value.isascii() and value.isdigit():
-                self.retry = int(value)
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
 
     def _dispatch(self) -> None:
         if not self._data:
@@ -104,9 +104,8 @@ class AsgiStream:
             "raw_path": path.encode(),
             "query_string": query.encode(),
             "root_path": "",
-            "headers": [
-                (k.lower().encode(), v.encode()) for k, v in (headers or {}).items()
-            ] + [(b"host", b"testserver")],
+            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+            + [(b"host", b"testserver")],
             "client": ("127.0.0.1", 12345),
             "server": ("testserver", 80),
         }
@@ -166,7 +165,5 @@ class AsgiStream:
     async def close(self) -> None:
         """Disconnect as a client does, and wait for the app to finish its cleanup."""
         await self.communicator.send_input({"type": "http.disconnect"})
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self.communicator.wait(timeout=10)
-        except asyncio.CancelledError:
-            pass

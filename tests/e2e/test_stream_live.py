@@ -55,16 +55,17 @@ async def test_replay_by_header_and_by_query(server: Server, user: Any) -> None:
 
 
 async def test_users_see_only_their_own(server: Server, user: Any, other_user: Any) -> None:
-    async with client(server) as http:
-        async with Listener(http, headers=bearer(user)) as alice, Listener(
-            http, headers=bearer(other_user)
-        ) as bob:
-            await sync_to_async(send)(server, other_user.username, "for bob")
-            await sync_to_async(send)(server, user.username, "for alice")
-            assert json.loads((await alice.next_named("notification")).data)["title"] == (
-                "for alice"
-            )
-            assert json.loads((await bob.next_named("notification")).data)["title"] == "for bob"
+    async with (
+        client(server) as http,
+        Listener(http, headers=bearer(user)) as alice,
+        Listener(http, headers=bearer(other_user)) as bob,
+    ):
+        await sync_to_async(send)(server, other_user.username, "for bob")
+        await sync_to_async(send)(server, user.username, "for alice")
+        alice_event = await alice.next_named("notification")
+        bob_event = await bob.next_named("notification")
+        assert json.loads(alice_event.data)["title"] == "for alice"
+        assert json.loads(bob_event.data)["title"] == "for bob"
 
 
 async def test_sixth_stream_refused_then_admitted(server: Server, user: Any) -> None:
@@ -89,9 +90,10 @@ async def test_sixth_stream_refused_then_admitted(server: Server, user: Any) -> 
 
 
 async def test_heartbeat_on_an_idle_stream(server: Server, user: Any) -> None:
-    async with client(server) as http, http.stream(
-        "GET", "/api/events/", headers=bearer(user)
-    ) as response:
+    async with (
+        client(server) as http,
+        http.stream("GET", "/api/events/", headers=bearer(user)) as response,
+    ):
         assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
         async with asyncio.timeout(10):
             async for line in response.aiter_lines():

@@ -138,7 +138,8 @@ async def test_live_notification_with_seq_id(user: Any, other_user: Any) -> None
     assert payload["id"] == stored.pk and payload["seq"] == 1
     assert payload["title"] == "Order #1\nshipped"
     assert payload["data"] == {"n": 1} and payload["read"] is False
-    assert set(payload) == {"id", "seq", "kind", "title", "body", "url", "data", "created_at", "read"}
+    fields = {"id", "seq", "kind", "title", "body", "url", "data", "created_at", "read"}
+    assert set(payload) == fields
     await stream.close()
 
 
@@ -265,6 +266,7 @@ async def test_evict_oldest_closes_the_oldest_stream(user: Any, configure: Any) 
     async with asyncio.timeout(5):
         while not oldest.finished:
             await oldest.read_chunk()
+    await oldest.close()
     await notify(user, kind="info", title="x")
     assert (await middle.next_event()).event == "notification"
     assert (await newest.next_event()).event == "notification"
