@@ -128,7 +128,10 @@ async def test_missed_while_the_server_was_down_arrives_without_a_reload(
     await notify(user, kind="info", title="While the server was down")
     await asyncio.to_thread(server.start)  # the same port
 
-    await expect(page.locator("#list .item", has_text="While the server was down")).to_be_visible()
+    # The client backs off exponentially while the server is down: allow a few retries.
+    await expect(page.locator("#list .item", has_text="While the server was down")).to_be_visible(
+        timeout=45_000
+    )
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     await expect(page.locator("#badge")).to_have_text("1")
     assert await page.evaluate("window.loadedOnce") is True, "the page was reloaded"
