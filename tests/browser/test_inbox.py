@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,9 +22,14 @@ notify = sync_to_async(services.notify)
 unread_count = sync_to_async(selectors.unread_count)
 
 
+@pytest.mark.parametrize("layer", ["redis", "embedded"])
 async def test_a_sent_notification_arrives_as_toast_list_item_and_badge(
-    server: Server, user: Any, new_context: Any
+    start_server: Callable[..., Server], layer: str, user: Any, new_context: Any
 ) -> None:
+    # "embedded" is `make run` with no environment: the in-memory layer, so the stream
+    # finds what the command stored in the database.
+    env = {"REDIS_URL": None} if layer == "embedded" else {}
+    server = await asyncio.to_thread(start_server, **env)
     page = await log_in(await new_context(), server, user.username)
     await wait_live(page)
     await expect(page.locator("#empty")).to_be_visible()
