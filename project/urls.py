@@ -13,3 +13,5 @@ urlpatterns = [
     path("orders/", include("project.orders.urls")),
     path("", include("notifications.urls")),
 ]
+
+handler404 = "project.views.not_found"

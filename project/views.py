@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.defaults import page_not_found
 
 
 def _url(name: str) -> str | None:
@@ -43,3 +44,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "orders_url": _url("orders:list"),
         },
     )
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer unknown API paths in JSON, as every other API error is; pages stay HTML."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

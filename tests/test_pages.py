@@ -54,3 +54,11 @@ def test_the_log_in_page_renders(client: Client) -> None:
     response = client.get("/accounts/login/")
     assert response.status_code == 200
     assert b'autocomplete="current-password"' in response.content
+
+
+@pytest.mark.django_db
+def test_unknown_api_paths_answer_json_404(client: Any) -> None:
+    response = client.get("/api/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    assert client.get("/no-such-page/").status_code == 404
