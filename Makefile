@@ -28,6 +28,12 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+# Load test against daphne, Redis and PostgreSQL on this machine (docs/PERFORMANCE.md);
+# e.g. make bench BENCH_ARGS="--scenario rate --servers 1 --streams 200".
+bench: | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

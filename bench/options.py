@@ -1,0 +1,209 @@
+"""The command line of the benchmark and the settings every process of a run shares."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+SCENARIOS = ("idle", "broadcast", "rate", "burst")
+# ``broadcast`` opens the 10,000 idle streams, measures them, then rings them all at once.
+STANDARD = ("broadcast", "rate", "burst")
+STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5}
+USER_PREFIX = "bench-"
+LAYERS = ("core", "pubsub")
+# What the streams connect to: the product's stream, or a floor to compare it with.
+ENDPOINTS = {
+    "stream": ("project.asgi:application", "/api/events/"),
+    "django-floor": ("bench.floor:application", "/bench/floor/"),
+    "django-floor-db": ("bench.floor:application", "/bench/floor/db/"),
+    "django-floor-db-layer": ("bench.floor:application", "/bench/floor/db+layer/"),
+    "raw-floor": ("bench.floor:application", "/bench/raw/"),
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    scenarios: tuple[str, ...]
+    servers: tuple[int, ...]
+    streams: int | None
+    rate: float
+    duration: float
+    processes: int
+    clients: int | None
+    burst: int
+    open_concurrency: int
+    open_budget: float
+    postgres: str
+    database: str
+    redis_url: str
+    heartbeat: float
+    pool_size: int
+    base_port: int
+    output: str | None
+    recreate_db: bool
+    profile: bool = False
+    layer: str = "core"
+    endpoint: str = "stream"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def streams_for(self, scenario: str) -> int:
+        if scenario == "burst":
+            return STREAMS["burst"]
+        return self.streams if self.streams is not None else STREAMS[scenario]
+
+    def clients_for(self, streams: int) -> int:
+        if self.clients is not None:
+            return self.clients
+        return 1 if streams <= 2_000 else 2
+
+    @property
+    def settings_module(self) -> str:
+        """``project.settings`` unless a comparison needs the bench's additions."""
+        if self.layer == "core" and self.endpoint == "stream":
+            return "project.settings"
+        return "bench.settings"
+
+    @property
+    def application(self) -> str:
+        return ENDPOINTS[self.endpoint][0]
+
+    @property
+    def path(self) -> str:
+        return ENDPOINTS[self.endpoint][1]
+
+    @property
+    def database_url(self) -> str:
+        return f"{self.postgres.rstrip('/')}/{self.database}"
+
+    def env(self, role: str) -> dict[str, str]:
+        """Return the environment of a process of the run: ``tool``, ``server-P``, ``publisher``.
+
+        Each role names its PostgreSQL connections (``application_name``), so the count of
+        connections in use can be split by who holds them.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": self.settings_module,
+                "BENCH_LAYER": self.layer,
+                "DATABASE_URL": f"{self.database_url}?application_name=bench-{role}",
+                "REDIS_URL": self.redis_url,
+                "CHANNELS_PREFIX": "bench",
+                "DEBUG": "0",
+                "NOTIFICATIONS_HEARTBEAT_SECONDS": f"{self.heartbeat:g}",
+                "DATABASE_POOL_SIZE": str(self.pool_size),
+                "PYTHONUNBUFFERED": "1",
+                **self.extra_env,
+            }
+        )
+        return env
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Load-test the notification stream: daphne + Redis + PostgreSQL, here.",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        help=f"run this scenario (repeatable); default: {', '.join(STANDARD)}",
+    )
+    parser.add_argument(
+        "--servers",
+        default="1,2",
+        help="daphne process counts to run each scenario with, comma-separated (default 1,2)",
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        help="streams for idle/broadcast/rate (default 10000, 10000, 1000); burst uses 5",
+    )
+    parser.add_argument("--rate", type=float, default=500, help="notifications/s in 'rate'")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of 'rate'")
+    parser.add_argument("--processes", type=int, default=2, help="publisher processes")
+    parser.add_argument("--clients", type=int, help="client processes (default 1, 2 above 2000)")
+    parser.add_argument("--burst", type=int, default=500, help="notifications in 'burst'")
+    parser.add_argument(
+        "--open-concurrency", type=int, default=200, help="streams being opened at once, in all"
+    )
+    parser.add_argument(
+        "--open-budget",
+        type=float,
+        default=90,
+        help="seconds allowed for opening the streams; later ones count as failed (default 90)",
+    )
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--database", default="bench_notifications")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--heartbeat", type=float, default=30, help="heartbeat seconds")
+    parser.add_argument("--pool-size", type=int, default=8, help="DATABASE_POOL_SIZE per server")
+    parser.add_argument("--base-port", type=int, default=8101, help="first daphne port")
+    parser.add_argument("--output", help="also write the JSON summary to this file")
+    parser.add_argument(
+        "--recreate-db", action="store_true", help="drop and recreate the bench database first"
+    )
+    parser.add_argument(
+        "--layer",
+        choices=LAYERS,
+        default="core",
+        help="channel layer: the project's channels-redis core layer, or its pub/sub layer",
+    )
+    parser.add_argument(
+        "--endpoint",
+        choices=sorted(ENDPOINTS),
+        default="stream",
+        help="connect to the stream, or to a floor to compare with: a bare async Django "
+        "streaming view (django-floor) or a raw ASGI stream (raw-floor); idle scenario only",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each daphne with py-spy; collapsed stacks are written next to the logs",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the servers and publishers (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    servers = tuple(int(s) for s in args.servers.split(",") if s.strip())
+    if not servers or any(not 1 <= s <= 4 for s in servers):
+        parser.error("--servers takes counts from 1 to 4, e.g. 1,2")
+    if args.streams is not None and not 1 <= args.streams <= 20_000:
+        parser.error("--streams must be between 1 and 20000")
+    if args.processes < 1 or args.rate <= 0 or not 0 < args.duration <= 120:
+        parser.error("--processes, --rate must be positive and --duration in (0, 120]")
+    if "bench" not in args.database:
+        parser.error("--database must name a dedicated bench database (contain 'bench')")
+    if args.endpoint != "stream" and set(args.scenario or STANDARD) != {"idle"}:
+        parser.error("--endpoint other than 'stream' only goes with --scenario idle")
+    extra = dict(item.split("=", 1) for item in args.env if "=" in item)
+    return Options(
+        scenarios=tuple(args.scenario or STANDARD),
+        servers=servers,
+        streams=args.streams,
+        rate=args.rate,
+        duration=args.duration,
+        processes=args.processes,
+        clients=args.clients,
+        burst=args.burst,
+        open_concurrency=args.open_concurrency,
+        open_budget=args.open_budget,
+        postgres=args.postgres,
+        database=args.database,
+        redis_url=args.redis_url,
+        heartbeat=args.heartbeat,
+        pool_size=args.pool_size,
+        base_port=args.base_port,
+        output=args.output,
+        recreate_db=args.recreate_db,
+        profile=args.profile,
+        layer=args.layer,
+        endpoint=args.endpoint,
+        extra_env=extra,
+    )

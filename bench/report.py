@@ -1,0 +1,130 @@
+"""The readable table: each scenario's figures next to its target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = tuple[str, str, str, str]  # figure, value, target, verdict
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("ok" if ok else "MISSED")
+
+
+def _row(figure: str, value: Any, target: str = "", ok: bool | None = None) -> Row:
+    return figure, str(value), target, _verdict(ok)
+
+
+def _le(value: float | None, limit: float) -> bool:
+    return value is not None and value <= limit
+
+
+def _open_rows(idle: dict[str, Any], *, targets: bool) -> list[Row]:
+    per_stream = idle["server_rss_kb_per_stream"]
+    rows = [
+        _row("streams opened / failed", f"{idle['opened']} / {idle['failed']}", "0 failed",
+             idle["failed"] == 0),
+        _row("opens/s", idle["opens_per_second"], ">= 500" if targets else "",
+             (idle["opens_per_second"] or 0) >= 500 if targets else None),
+        _row("server RSS KB per stream", per_stream, "<= 64" if targets else "",
+             _le(per_stream, 64) if targets else None),
+        _row("server RSS MB before -> after",
+             f"{idle['server_rss_mb_before']} -> {idle['server_rss_mb_after']}"),
+        _row("server threads before -> after",
+             f"{idle['server_threads_before']} -> {idle['server_threads_after']}"),
+        _row("server CPU s opening / idle 5 s",
+             f"{idle['server_cpu_seconds_opening']} / {idle['server_cpu_seconds_idle']}"),
+        _row("server CPU ms per open", idle["server_cpu_ms_per_open"]),
+        _row("open latency ms p50 / p99",
+             f"{idle['open_latency_ms']['p50']} / {idle['open_latency_ms']['p99']}"),
+        _row("PG connections open / peak opening",
+             f"{idle['pg_connections_open_streams']} / "
+             f"{idle['pg_connections_peak_while_opening']}"),
+    ]  # fmt: skip
+    for quarter in idle.get("opening_by_quarter", []):
+        rows.append(
+            _row(
+                f"  streams {quarter['streams']}: opens/s, CPU ms/open, KB/stream",
+                f"{quarter['opens_per_second']}, {quarter['cpu_ms_per_open']}, "
+                f"{quarter['rss_kb_per_stream']}",
+            )
+        )
+    if idle["open_errors"]:
+        rows.append(_row("open errors", idle["open_errors"]))
+    return rows
+
+
+def _delivery_rows(delivery: dict[str, Any]) -> list[Row]:
+    clean = delivery["lost"] == 0 and delivery["duplicated"] == 0
+    return [
+        _row("received / expected", f"{delivery['received']} / {delivery['expected']}"),
+        _row("lost / duplicated / out of order",
+             f"{delivery['lost']} / {delivery['duplicated']} / {delivery['out_of_order']}",
+             "0 / 0 / 0", clean and delivery["out_of_order"] == 0),
+    ]  # fmt: skip
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    scenario = result["scenario"]
+    idle = result["idle"]
+    out = _open_rows(idle, targets=scenario in ("idle", "broadcast"))
+    if scenario == "broadcast":
+        b = result["broadcast"]
+        out += [
+            _row("notify(10k): stored+committed s", b["stored_and_committed_seconds"]),
+            _row("notify(10k): publish to layer s", b["publish_to_layer_seconds"]),
+            _row("delivered to all streams s", b["delivered_to_all_seconds"], "<= 2",
+                 _le(b["delivered_to_all_seconds"], 2)),
+            _row("delivered within 1 / 2 / 5 / 10 s",
+                 " / ".join(str(n) for n in b["delivered_by_seconds"].values())),
+            *_delivery_rows(b["delivery"]),
+            _row("server CPU s broadcast", b["server_cpu_seconds_publishing"]),
+        ]  # fmt: skip
+    elif scenario == "rate":
+        r = result["rate"]
+        lat = r["delivery"]["latency_ms"]
+        out += [
+            _row("sent / achieved per s", f"{r['sent']} / {r['achieved_per_second']}",
+                 f"{r['target_per_second']:g}/s"),
+            _row("latency ms p50", lat["p50"], "<= 3", _le(lat["p50"], 3)),
+            _row("latency ms p90 / max", f"{lat['p90']} / {lat['max']}"),
+            _row("latency ms p99", lat["p99"], "<= 15", _le(lat["p99"], 15)),
+            *_delivery_rows(r["delivery"]),
+            _row("notify ms p50: store / publish",
+                 f"{r['store_until_commit_ms']['p50']} / {r['publish_to_layer_ms']['p50']}"),
+            _row("server CPU s publishing", r["server_cpu_seconds_publishing"]),
+            _row("PG connections at open streams", idle["pg_connections_open_streams"], "<= 10",
+                 idle["pg_connections_open_streams"] <= 10),
+            _row("PG connections peak publishing", r["pg_connections_peak_publishing"]),
+        ]  # fmt: skip
+    elif scenario == "burst":
+        b = result["burst"]
+        out += [
+            _row("streams with all, in seq order",
+                 f"{b['streams_with_all_in_order']} / {b['streams']}", "all",
+                 b["streams_with_all_in_order"] == b["streams"]),
+            *_delivery_rows(b["delivery"]),
+            _row("publish s / last arrival s",
+                 f"{b['publish_seconds']} / {b['last_arrival_seconds']}"),
+        ]  # fmt: skip
+    return out
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """Format every result as one table, a block per scenario and server count."""
+    header = ("figure", "value", "target", "")
+    lines: list[str] = []
+    for result in results:
+        if "error" in result:
+            title = f"{result['scenario']}, {result['servers']} daphne: FAILED"
+            lines += ["", title, f"  {result['error'][-300:]}"]
+            continue
+        body = rows(result)
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(4)]
+        load = f"load {result['load_before']} -> {result['load_after']}"
+        lines += ["", f"{result['scenario']}, {result['servers']} daphne ({load})"]
+        for row in [header, *body]:
+            lines.append(
+                "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            )
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,142 @@
+"""Run the benchmark: ``python -m bench`` (or ``python bench/run.py``), ``--help`` for options."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` and the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import database, procfs, report, scenarios
+from bench.options import STREAMS, Options, parse
+from bench.server import ROOT
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def revision() -> dict[str, Any]:
+    """Return the commit under test, and whether the code served has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "notifications", "project")),
+    }
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in procfs.load_average())
+
+
+def run_one(run: scenarios.Run, scenario: str) -> dict[str, Any]:
+    options = run.options
+    if scenario == "burst":
+        return scenarios.burst(run)
+    count = options.streams_for(scenario)
+    if scenario == "rate":
+        return scenarios.rate(run, count)
+    return scenarios.idle(run, count, broadcast=scenario == "broadcast")
+
+
+def run_all(options: Options, logs: Path) -> list[dict[str, Any]]:
+    database.ensure_database(options)
+    database.setup_django(options)
+    database.migrate()
+    most = max(max(options.streams_for(s) for s in options.scenarios), STREAMS["burst"])
+    users, password_hash = database.ensure_users(most + 1)  # the last one warms servers up
+    database.reset_log()
+    results = []
+    with database.ConnectionSampler(options) as sampler:
+        run = scenarios.Run(options, users, password_hash, logs, sampler)
+        for count in options.servers:
+            run.current_servers = count
+            for scenario in options.scenarios:
+                log(f"{scenario} with {count} daphne process(es); load {_load()}")
+                load_before = _load()
+                started = time.monotonic()
+                try:
+                    result = run_one(run, scenario)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as e:  # one failed scenario must not hide the others
+                    log(f"{scenario} failed: {e!r}; logs in {logs}")
+                    result = {"scenario": scenario, "servers": count, "error": repr(e)}
+                result["load_before"] = load_before
+                result["load_after"] = _load()
+                result["seconds"] = round(time.monotonic() - started, 1)
+                results.append(result)
+    return results
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # Turn SIGTERM into an exception, so every ``finally`` stops its processes.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    procfs.raise_open_files_limit()
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    log(f"logs in {logs}")
+    started = time.time()
+    try:
+        results = run_all(options, logs)
+    except KeyboardInterrupt:
+        log("interrupted; every process this run started has been stopped")
+        return 130
+    summary = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": machine(),
+        "revision": revision(),
+        "options": {k: v for k, v in vars(options).items() if k not in ("postgres", "extra_env")},
+        "logs": str(logs),
+        "results": results,
+    }
+    print(report.table(results))
+    print(json.dumps(summary, default=str))
+    if options.output:
+        Path(options.output).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    failed = [r for r in results if "error" in r]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

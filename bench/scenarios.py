@@ -1,0 +1,349 @@
+"""The scenarios: each starts its own daphne processes, opens streams, measures, cleans up."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench import analysis, procfs
+from bench.client import Spec
+from bench.clients import Clients
+from bench.database import ConnectionSampler
+from bench.options import USER_PREFIX, Options
+from bench.publishers import Publishers
+from bench.server import Server, free_ports
+from bench.timeline import Timeline, by_quarter
+
+IDLE_SECONDS = 5.0
+# Seconds after notify() returns that a broadcast may take to arrive before it counts as lost.
+BROADCAST_WINDOW = 20.0
+SETTLE_SECONDS = 1.0
+
+
+@dataclass
+class Run:
+    """What every scenario of one ``python -m bench`` shares."""
+
+    options: Options
+    users: list[int]
+    password_hash: str
+    logs: Path
+    sampler: ConnectionSampler
+    current_servers: int = 1
+    tag: str = ""
+
+
+def clear_redis(url: str) -> None:
+    """Forget slots and channel-layer state left by an earlier run (bench keys only)."""
+    client = redis.Redis.from_url(url)
+    try:
+        for pattern in ("notifications:slots:*", "bench*"):
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=pattern, count=1_000):
+                batch.append(key)
+                if len(batch) >= 1_000:
+                    client.delete(*batch)
+                    batch = []
+            if batch:
+                client.delete(*batch)
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def servers(run: Run, count: int, tag: str) -> Iterator[list[Server]]:
+    """Start ``count`` daphne processes behind the same Redis; stop them however we leave."""
+    clear_redis(run.options.redis_url)
+    run.tag = tag
+    started: list[Server] = []
+    try:
+        for port in free_ports(run.options.base_port, count):
+            server = Server(
+                port,
+                run.options.env(f"server-{port}"),
+                run.logs / f"{tag}-{port}.log",
+                app=run.options.application,
+            )
+            started.append(server)
+            server.start()
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+def specs(
+    run: Run, servers: list[Server], count: int, *, user_index: int | None = None
+) -> list[Spec]:
+    """One stream per user (or ``count`` for one user), spread over the servers in turn."""
+    return [
+        Spec(
+            run.users[i if user_index is None else user_index],
+            servers[i % len(servers)].url,
+            run.options.path,
+        )
+        for i in range(count)
+    ]
+
+
+def warm_up(run: Run, servers: list[Server], clients: Clients) -> None:
+    """Open and close one stream per server, so imports and pools are warm before measuring."""
+    spare = len(run.users) - 1
+    first = [Spec(run.users[spare], s.url, run.options.path) for s in servers]
+    clients.open(first, len(servers), budget=60)
+    clients.close_streams()
+    time.sleep(SETTLE_SECONDS)
+
+
+@contextlib.contextmanager
+def profiling(run: Run, servers: list[Server], phase: str) -> Iterator[None]:
+    """With ``--profile``, sample each server with py-spy during this phase."""
+    if run.options.profile:
+        for server in servers:
+            server.profile(run.logs / f"{run.tag}-{len(servers)}x-{server.port}-{phase}.txt")
+    try:
+        yield
+    finally:
+        for server in servers:
+            server.stop_profile()
+
+
+def usage(servers: list[Server]) -> procfs.Usage:
+    return procfs.total([s.pid for s in servers])
+
+
+def open_streams(
+    run: Run, servers: list[Server], clients: Clients, wanted: list[Spec]
+) -> dict[str, Any]:
+    """Open ``wanted`` and measure what it cost the servers; the streams stay open."""
+    warm_up(run, servers, clients)
+    before = usage(servers)
+    run.sampler.reset_peak()
+    with (
+        profiling(run, servers, "open"),
+        Timeline([s.pid for s in servers], clients.opened) as timeline,
+    ):
+        replies = clients.open(wanted, run.options.open_concurrency, run.options.open_budget)
+    after_open = usage(servers)
+    pg_peak_open = run.sampler.state.peak_total
+    time.sleep(IDLE_SECONDS)
+    after_idle = usage(servers)
+    pg = run.sampler.sample()
+    opened = sum(r["opened"] for r in replies)
+    errors: dict[str, int] = {}
+    for reply in replies:
+        for error, n in reply["errors"].items():
+            errors[error] = errors.get(error, 0) + n
+    seconds = max(r["finished"] for r in replies) - min(r["started"] for r in replies)
+    grown = after_idle - before
+    client_usage = procfs.total(clients.pids)
+    return {
+        "streams": len(wanted),
+        "opened": opened,
+        "failed": len(wanted) - opened,
+        "open_errors": errors,
+        "open_seconds": round(seconds, 2),
+        "opens_per_second": round(opened / seconds, 1) if seconds > 0 else None,
+        "open_latency_ms": analysis.summary_ms([s for r in replies for s in r["open_seconds"]]),
+        "server_rss_mb_before": round(before.rss_kb / 1024, 1),
+        "server_rss_mb_after": round(after_idle.rss_kb / 1024, 1),
+        "server_rss_kb_per_stream": round(grown.rss_kb / opened, 1) if opened else None,
+        "server_threads_before": before.threads,
+        "server_threads_after": after_idle.threads,
+        "server_cpu_seconds_opening": round((after_open - before).cpu_seconds, 2),
+        "server_cpu_seconds_idle": round((after_idle - after_open).cpu_seconds, 2),
+        "server_cpu_ms_per_open": (
+            round(1000 * (after_open - before).cpu_seconds / opened, 2) if opened else None
+        ),
+        "idle_seconds": IDLE_SECONDS,
+        "opening_by_quarter": by_quarter(timeline.samples),
+        "client_cpu_seconds_total": round(client_usage.cpu_seconds, 2),
+        "client_rss_mb": round(client_usage.rss_kb / 1024, 1),
+        "pg_connections_open_streams": pg.total(),
+        "pg_connections_servers": pg.total("bench-server"),
+        "pg_connections_peak_while_opening": pg_peak_open,
+        "pg_connections_by_role": dict(pg.now),
+    }
+
+
+def publish(
+    run: Run, servers: list[Server], clients: Clients, configs: list[dict[str, Any]],
+    *, timeout: float, expected: Callable[[list[dict[str, Any]]], int], window: float = 10,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    """Run publishers with ``configs``; wait for ``expected`` arrivals; measure the servers.
+
+    Arrivals are awaited for at most ``window`` seconds after the publishers finish: what
+    has not arrived by then counts as lost.
+    """
+    env = run.options.env("publisher")
+    with Publishers(configs, env, run.logs / "publishers.log") as publishers:
+        publishers.ready()
+        run.sampler.reset_peak()
+        before = usage(servers)
+        with profiling(run, servers, "publish"):
+            released = publishers.go()
+            results = publishers.results(timeout)
+            received, waited = clients.wait_for(expected(results), timeout=window)
+        after = usage(servers)
+    return results, {
+        "released_at": released,
+        "server_cpu_seconds_publishing": round((after - before).cpu_seconds, 2),
+        "server_rss_mb_after": round(after.rss_kb / 1024, 1),
+        "server_threads_after": after.threads,
+        "pg_connections_peak_publishing": run.sampler.state.peak_total,
+        "pg_connections_peak_by_role": dict(run.sampler.state.peak),
+        "waited_after_publishers_seconds": round(waited, 3),
+        "delivery_window_seconds": window,
+        "received_when_measured": received,
+    }
+
+
+def idle(run: Run, count: int, *, broadcast: bool = False) -> dict[str, Any]:
+    """Open ``count`` idle streams for as many users; with ``broadcast``, ring them all."""
+    name = "broadcast" if broadcast else "idle"
+    with (
+        servers(run, run.current_servers, name) as srv,
+        Clients(run.options.clients_for(count), run.password_hash) as clients,
+    ):
+        result: dict[str, Any] = {"scenario": name, "servers": run.current_servers}
+        result["idle"] = open_streams(run, srv, clients, specs(run, srv, count))
+        if broadcast:
+            result["broadcast"] = _broadcast(run, srv, clients, count, result["idle"]["opened"])
+        result["server_alive"] = all(s.alive() for s in srv)
+        clients.close_streams()
+    return result
+
+
+def _broadcast(
+    run: Run, srv: list[Server], clients: Clients, count: int, opened: int
+) -> dict[str, Any]:
+    config = {
+        "mode": "broadcast",
+        "first": f"{USER_PREFIX}{0:05d}",
+        "last": f"{USER_PREFIX}{count - 1:05d}",
+    }
+    results, measured = publish(
+        run,
+        srv,
+        clients,
+        [config],
+        timeout=120,
+        expected=lambda _: opened,
+        window=BROADCAST_WINDOW,
+    )
+    (before, committed, published, returned) = results[0]["marks"][0]
+    got = analysis.delivery(clients.collect(), dict.fromkeys(run.users[:count], 1))
+    complete = got.lost == 0 and got.streams > 0
+    return {
+        "recipients": count,
+        "stored": results[0]["stored"],
+        "stored_and_committed_seconds": round(committed - before, 3),
+        "publish_to_layer_seconds": round(published - committed, 3),
+        "notify_returned_seconds": round(returned - before, 3),
+        "delivered_to_all_seconds": (round(max(got.arrivals) - before, 3) if complete else None),
+        "delivered_within_2s": sum(arrived - before <= 2 for arrived in got.arrivals),
+        "delivered_by_seconds": {
+            str(s): sum(arrived - before <= s for arrived in got.arrivals) for s in (1, 2, 5, 10)
+        },
+        "delivery": got.as_dict(),
+        **measured,
+    }
+
+
+def rate(run: Run, count: int) -> dict[str, Any]:
+    """``count`` streams; publishers send ``--rate``/s to random ones for ``--duration``."""
+    options = run.options
+    with (
+        servers(run, run.current_servers, "rate") as srv,
+        Clients(options.clients_for(count), run.password_hash) as clients,
+    ):
+        result: dict[str, Any] = {"scenario": "rate", "servers": run.current_servers}
+        result["idle"] = open_streams(run, srv, clients, specs(run, srv, count))
+        users = run.users[:count]
+        configs = [
+            {
+                "mode": "rate",
+                "users": users,
+                "rate": options.rate / options.processes,
+                "duration": options.duration,
+                "seed": index,
+                "index": index,
+            }
+            for index in range(options.processes)
+        ]
+        results, measured = publish(
+            run,
+            srv,
+            clients,
+            configs,
+            timeout=options.duration + 60,
+            expected=lambda results: sum(analysis.merge_sent(results).values()),
+        )
+        sent = analysis.merge_sent(results)
+        got = analysis.delivery(clients.collect(), sent)
+        seconds = max(r["seconds"] for r in results)
+        result["rate"] = {
+            "target_per_second": options.rate,
+            "sent": sum(sent.values()),
+            "achieved_per_second": round(sum(sent.values()) / seconds, 1),
+            "publishers": options.processes,
+            "delivery": got.as_dict(),
+            **analysis.publish_breakdown(results),
+            **measured,
+        }
+        result["server_alive"] = all(s.alive() for s in srv)
+        clients.close_streams()
+    return result
+
+
+def burst(run: Run) -> dict[str, Any]:
+    """Five streams of one user; publishers send ``--burst`` notifications to it at once."""
+    options = run.options
+    with (
+        servers(run, run.current_servers, "burst") as srv,
+        Clients(1, run.password_hash) as clients,
+    ):
+        result: dict[str, Any] = {"scenario": "burst", "servers": run.current_servers}
+        result["idle"] = open_streams(run, srv, clients, specs(run, srv, 5, user_index=0))
+        shares = [options.burst // options.processes] * options.processes
+        shares[0] += options.burst - sum(shares)
+        configs = [
+            {"mode": "burst", "user": run.users[0], "count": n, "index": i}
+            for i, n in enumerate(shares)
+        ]
+        results, measured = publish(
+            run, srv, clients, configs, timeout=120, expected=lambda _: options.burst * 5
+        )
+        collected = clients.collect()
+        got = analysis.delivery(collected, analysis.merge_sent(results))
+        complete = [
+            _consecutive([int(seq) for seq, _, _ in notifications], options.burst)
+            for reply in collected
+            for _, _, _, _, notifications, _ in reply["streams"]
+        ]
+        last = max(got.arrivals, default=float("nan"))
+        result["burst"] = {
+            "notifications": options.burst,
+            "streams": len(complete),
+            "streams_with_all_in_order": sum(complete),
+            "publishers": options.processes,
+            "publish_seconds": round(max(r["seconds"] for r in results), 3),
+            "last_arrival_seconds": round(last - measured["released_at"], 3),
+            "delivery": got.as_dict(),
+            **analysis.publish_breakdown(results),
+            **measured,
+        }
+        result["server_alive"] = all(s.alive() for s in srv)
+        clients.close_streams()
+    return result
+
+
+def _consecutive(seqs: list[int], count: int) -> bool:
+    """Tell whether ``seqs`` is ``count`` consecutive numbers in increasing order."""
+    return len(seqs) == count and seqs == list(range(seqs[0], seqs[0] + count))

@@ -1,0 +1,12 @@
+"""The project's URLs, then the floor view (after them, so they resolve exactly as usual)."""
+
+from django.urls import path
+
+from bench.floor import floor
+from project.urls import urlpatterns as project_urlpatterns
+
+urlpatterns = [
+    *project_urlpatterns,
+    path("bench/floor/", floor),
+    path("bench/floor/<str:parts>/", floor),
+]
