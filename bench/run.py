@@ -112,6 +112,7 @@ def _terminate(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     procfs.raise_open_files_limit()
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     log(f"logs in {logs}")
