@@ -98,11 +98,17 @@ def reset_log() -> None:
 
 @dataclass
 class Connections:
-    """PostgreSQL connections to the bench database, by ``application_name``."""
+    """PostgreSQL connections to the bench database, by ``application_name``.
+
+    ``active`` counts those running a statement or inside a transaction: the rest sit idle
+    in a pool.
+    """
 
     now: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
     peak_total: int = 0
+    active: int = 0
+    peak_active: int = 0
 
     def total(self, prefix: str = "") -> int:
         return sum(n for app, n in self.now.items() if app.startswith(prefix))
@@ -134,13 +140,16 @@ class ConnectionSampler:
     def sample(self) -> Connections:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT coalesce(application_name, ''), count(*) FROM pg_stat_activity "
-                "WHERE datname = %s GROUP BY 1",
+                "SELECT coalesce(application_name, ''), count(*), "
+                "count(*) FILTER (WHERE state IS DISTINCT FROM 'idle') "
+                "FROM pg_stat_activity WHERE datname = %s GROUP BY 1",
                 [self.database],
             ).fetchall()
-            now = Counter(dict(rows))
+            now = Counter({app: n for app, n, _ in rows})
             state = self.state
             state.now = dict(now)
+            state.active = sum(active for _, _, active in rows)
+            state.peak_active = max(state.peak_active, state.active)
             for app, n in now.items():
                 state.peak[app] = max(state.peak.get(app, 0), n)
             state.peak_total = max(state.peak_total, sum(now.values()))
@@ -150,6 +159,7 @@ class ConnectionSampler:
         with self._lock:
             self.state.peak = dict(self.state.now)
             self.state.peak_total = sum(self.state.now.values())
+            self.state.peak_active = self.state.active
 
     def _run(self) -> None:
         deadline = time.monotonic() + 3_600

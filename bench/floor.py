@@ -1,14 +1,14 @@
-"""Floors to compare the stream with: what an idle SSE connection costs with nothing in it.
+"""Floors to compare the stream with: what an idle SSE connection costs with less in it.
 
-- ``floor``: a bare async Django streaming view behind the project's middleware: Django's
-  ASGI handler and daphne, no database, no Redis. ``/bench/floor/db/`` adds one query
-  through the stream's own ``database()`` helper; ``/bench/floor/db+layer/`` also joins a
-  channel-layer group and keeps a receive pending, as the stream does.
-- ``application``: the project's ASGI application, except ``/bench/raw/``, a raw ASGI
-  stream answered without Django at all: daphne alone.
+Each answers with the ``connected`` event the load tool waits for, then stays idle until
+the client leaves (at most an hour):
 
-Each sends the ``connected`` event the load tool waits for, then nothing until the client
-leaves.
+- ``/bench/raw/``: a raw ASGI stream, no Django at all: daphne alone.
+- ``/bench/floor/``: a bare async Django streaming view, served like the stream itself
+  (``notifications.asgi.StreamHandler``: Django's handler with the stream's middleware).
+- ``/bench/floor/db/``: plus one query through the stream's own ``database()`` helper.
+- ``/bench/floor/db+layer/``: plus a channel-layer group joined and a receive kept pending.
+- ``/bench/site-floor/``: the bare view behind the site's full middleware instead.
 """
 
 from __future__ import annotations
@@ -36,6 +36,19 @@ def _one_query() -> bool:
     return get_user_model().objects.filter(pk=0).exists()
 
 
+async def _hold_layer() -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = f"bench.floor.{channel.rsplit('!', 1)[-1][:16]}"
+    await layer.group_add(group, channel)
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    try:
+        await asyncio.wait({receiving}, timeout=IDLE_SECONDS)
+    finally:
+        receiving.cancel()
+        await layer.group_discard(group, channel)
+
+
 async def floor(request: HttpRequest, parts: str = "") -> StreamingHttpResponse:
     """Stream the first event, then stay idle (bounded) until the client disconnects."""
     from notifications.stream import database  # after Django is set up
@@ -46,19 +59,10 @@ async def floor(request: HttpRequest, parts: str = "") -> StreamingHttpResponse:
 
     async def frames() -> AsyncIterator[bytes]:
         yield FIRST
-        if "layer" not in options:
+        if "layer" in options:
+            await _hold_layer()
+        else:
             await asyncio.sleep(IDLE_SECONDS)
-            return
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        group = f"bench.floor.{channel.rsplit('!', 1)[-1][:16]}"
-        await layer.group_add(group, channel)
-        receiving = asyncio.ensure_future(layer.receive(channel))
-        try:
-            await asyncio.wait({receiving}, timeout=IDLE_SECONDS)
-        finally:
-            receiving.cancel()
-            await layer.group_discard(group, channel)
 
     return StreamingHttpResponse(frames(), content_type="text/event-stream; charset=utf-8")
 
@@ -78,8 +82,20 @@ async def raw(scope: Scope, receive: Receive, send: Send) -> None:
             pass
 
 
+def _lean_handler() -> Any:
+    from notifications.asgi import StreamHandler
+
+    return StreamHandler()
+
+
+_lean = _lean_handler()
+
+
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "http" and scope["path"] == "/bench/raw/":
+    path = scope.get("path", "")
+    if scope["type"] == "http" and path == "/bench/raw/":
         await raw(scope, receive, send)
+    elif scope["type"] == "http" and path.startswith("/bench/floor/"):
+        await _lean(scope, receive, send)
     else:
         await project_application(scope, receive, send)

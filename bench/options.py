@@ -18,6 +18,7 @@ ENDPOINTS = {
     "django-floor": ("bench.floor:application", "/bench/floor/"),
     "django-floor-db": ("bench.floor:application", "/bench/floor/db/"),
     "django-floor-db-layer": ("bench.floor:application", "/bench/floor/db+layer/"),
+    "site-floor": ("bench.floor:application", "/bench/site-floor/"),
     "raw-floor": ("bench.floor:application", "/bench/raw/"),
 }
 
@@ -155,8 +156,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "--endpoint",
         choices=sorted(ENDPOINTS),
         default="stream",
-        help="connect to the stream, or to a floor to compare with: a bare async Django "
-        "streaming view (django-floor) or a raw ASGI stream (raw-floor); idle scenario only",
+        help="connect to the stream, or to a floor to compare with (see bench/floor.py); "
+        "idle scenario only",
     )
     parser.add_argument(
         "--profile",

@@ -37,9 +37,11 @@ def _open_rows(idle: dict[str, Any], *, targets: bool) -> list[Row]:
         _row("server CPU ms per open", idle["server_cpu_ms_per_open"]),
         _row("open latency ms p50 / p99",
              f"{idle['open_latency_ms']['p50']} / {idle['open_latency_ms']['p99']}"),
-        _row("PG connections open / peak opening",
-             f"{idle['pg_connections_open_streams']} / "
-             f"{idle['pg_connections_peak_while_opening']}"),
+        _row("PG connections open (active) / peak opening",
+             f"{idle['pg_connections_open_streams']} "
+             f"({idle['pg_connections_active_open_streams']}) / "
+             f"{idle['pg_connections_peak_while_opening']} "
+             f"({idle['pg_connections_peak_active_while_opening']})"),
     ]  # fmt: skip
     for quarter in idle.get("opening_by_quarter", []):
         rows.append(
@@ -54,14 +56,17 @@ def _open_rows(idle: dict[str, Any], *, targets: bool) -> list[Row]:
     return rows
 
 
-def _delivery_rows(delivery: dict[str, Any]) -> list[Row]:
+def _delivery_rows(delivery: dict[str, Any], lost: str = "lost") -> list[Row]:
     clean = delivery["lost"] == 0 and delivery["duplicated"] == 0
-    return [
+    rows = [
         _row("received / expected", f"{delivery['received']} / {delivery['expected']}"),
-        _row("lost / duplicated / out of order",
+        _row(f"{lost} / duplicated / out of order",
              f"{delivery['lost']} / {delivery['duplicated']} / {delivery['out_of_order']}",
              "0 / 0 / 0", clean and delivery["out_of_order"] == 0),
     ]  # fmt: skip
+    if delivery["other_events"]:
+        rows.append(_row("other events seen", delivery["other_events"]))
+    return rows
 
 
 def rows(result: dict[str, Any]) -> list[Row]:
@@ -77,7 +82,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                  _le(b["delivered_to_all_seconds"], 2)),
             _row("delivered within 1 / 2 / 5 / 10 s",
                  " / ".join(str(n) for n in b["delivered_by_seconds"].values())),
-            *_delivery_rows(b["delivery"]),
+            *_delivery_rows(b["delivery"], lost=f"not there in {b['delivery_window_seconds']:g} s"),
             _row("server CPU s broadcast", b["server_cpu_seconds_publishing"]),
         ]  # fmt: skip
     elif scenario == "rate":

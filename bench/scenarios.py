@@ -132,6 +132,7 @@ def open_streams(
         replies = clients.open(wanted, run.options.open_concurrency, run.options.open_budget)
     after_open = usage(servers)
     pg_peak_open = run.sampler.state.peak_total
+    pg_peak_active_open = run.sampler.state.peak_active
     time.sleep(IDLE_SECONDS)
     after_idle = usage(servers)
     pg = run.sampler.sample()
@@ -168,6 +169,8 @@ def open_streams(
         "pg_connections_open_streams": pg.total(),
         "pg_connections_servers": pg.total("bench-server"),
         "pg_connections_peak_while_opening": pg_peak_open,
+        "pg_connections_active_open_streams": pg.active,
+        "pg_connections_peak_active_while_opening": pg_peak_active_open,
         "pg_connections_by_role": dict(pg.now),
     }
 
@@ -197,6 +200,7 @@ def publish(
         "server_rss_mb_after": round(after.rss_kb / 1024, 1),
         "server_threads_after": after.threads,
         "pg_connections_peak_publishing": run.sampler.state.peak_total,
+        "pg_connections_peak_active_publishing": run.sampler.state.peak_active,
         "pg_connections_peak_by_role": dict(run.sampler.state.peak),
         "waited_after_publishers_seconds": round(waited, 3),
         "delivery_window_seconds": window,

@@ -5,8 +5,7 @@ the standard run serves ``project.settings`` unchanged.
 
 - ``BENCH_LAYER=pubsub``: the channels-redis pub/sub layer instead of the core layer, so
   both layers can be measured against the same stream code.
-- ``ROOT_URLCONF``: the project's URLs plus ``/bench/floor/``, a bare async streaming view.
-- ``BENCH_MIDDLEWARE=none`` (``--env``): no middleware at all, for the floor comparison.
+- ``ROOT_URLCONF``: the project's URLs plus the floor views of ``bench.floor``.
 """
 
 import os
@@ -21,7 +20,3 @@ if os.environ.get("BENCH_LAYER") == "pubsub" and REDIS_URL:
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "bench"},
     }
-
-if os.environ.get("BENCH_MIDDLEWARE") == "none":
-    # To tell the cost of Django's ASGI handler from that of the middleware around it.
-    MIDDLEWARE: list[str] = []

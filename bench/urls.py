@@ -1,4 +1,4 @@
-"""The project's URLs, then the floor view (after them, so they resolve exactly as usual)."""
+"""The project's URLs, then the floor views (after them, so they resolve exactly as usual)."""
 
 from django.urls import path
 
@@ -9,4 +9,5 @@ urlpatterns = [
     *project_urlpatterns,
     path("bench/floor/", floor),
     path("bench/floor/<str:parts>/", floor),
+    path("bench/site-floor/", floor),
 ]
