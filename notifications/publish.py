@@ -9,43 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from collections.abc import Iterable
+import os
+import threading
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 
 from notifications.conf import conf
 
 logger = logging.getLogger(__name__)
 
-# Message types on a user's group. Streams dispatch on these.
+# Every server process's hub joins this group; publishers send it batches of
+# ``[user_id, message]`` items, and each hub hands the messages to that user's streams.
+STREAMS_GROUP = "notifications.streams"
+BATCH = "notifications.batch"  # {"items": [[user_id, message], ...]}
+# Items per channel-layer message: a broadcast to many users is a few messages, not one each.
+BATCH_SIZE = 500
+
+# Message types for one user's streams. Streams dispatch on these.
 NOTIFICATION = "notifications.notification"  # {"seq": int, "json": str}
 READ = "notifications.read"  # {"ids": [...], "unread_count": int, ...}
 REVOKE = "notifications.revoke"  # close every stream of the user
 EVICT = "notifications.evict"  # {"connection": str}: close that one stream
-
-# Concurrent channel-layer calls per process. channels-redis shares one connection pool
-# (100 connections) per process and raises when a burst of calls needs more.
-_LAYER_CONCURRENCY = 64
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def layer_gate() -> asyncio.Semaphore:
-    """Return this event loop's bound on concurrent channel-layer calls; hold it per call."""
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None:
-        gate = _gates[loop] = asyncio.Semaphore(_LAYER_CONCURRENCY)
-    return gate
-
-
-def user_group(user_id: int) -> str:
-    """Return the channel-layer group every stream of ``user_id`` joins."""
-    return f"notifications.user.{user_id}"
 
 
 def message(kind: str, **fields: Any) -> dict[str, Any]:
@@ -53,19 +40,15 @@ def message(kind: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, **fields}
 
 
-async def send(messages: Iterable[tuple[int, dict[str, Any]]]) -> None:
-    """Send each ``(user_id, message)`` to that user's group, a bounded number at a time."""
+async def send(messages: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """Send each ``(user_id, message)`` to the hubs of all server processes, in batches."""
     layer = get_channel_layer()
     if layer is None:
         return
-    gate = layer_gate()
-
-    async def send_one(user_id: int, msg: dict[str, Any]) -> None:
-        async with gate:
-            await layer.group_send(user_group(user_id), msg)
-
     async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
-        await asyncio.gather(*(send_one(user_id, msg) for user_id, msg in messages))
+        for start in range(0, len(messages), BATCH_SIZE):
+            items = [[user_id, msg] for user_id, msg in messages[start : start + BATCH_SIZE]]
+            await layer.group_send(STREAMS_GROUP, {"type": BATCH, "items": items})
 
 
 def publish(messages: list[tuple[int, dict[str, Any]]]) -> None:
@@ -73,7 +56,12 @@ def publish(messages: list[tuple[int, dict[str, Any]]]) -> None:
     if not messages:
         return
     try:
-        async_to_sync(send)(messages)
+        if _server_loop() is not None:
+            # In a request of an ASGI server: publish from its event loop, where the
+            # in-memory layer's streams listen and the layer's connections already live.
+            async_to_sync(send)(messages)
+        else:
+            _Publisher.get().run(send(messages))
     except Exception:
         logger.warning(
             "Publishing %d message(s) to the channel layer failed; streams will catch up "
@@ -81,3 +69,43 @@ def publish(messages: list[tuple[int, dict[str, Any]]]) -> None:
             len(messages),
             exc_info=True,
         )
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """Return the event loop of the ASGI server this sync thread works for, if any.
+
+    asgiref records it on the threads it runs sync code in; ``async_to_sync`` uses the same.
+    """
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+
+
+class _Publisher:
+    """A long-lived event loop on a thread of its own, for processes without one.
+
+    ``async_to_sync`` outside a server starts a new event loop per call, and channels-redis
+    a new connection pool per loop: a management command or worker sending notifications
+    one by one would connect to Redis for every one of them.
+    """
+
+    _instance: _Publisher | None = None
+    _pid = 0
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(
+            target=self.loop.run_forever, name="notifications-publisher", daemon=True
+        ).start()
+
+    @classmethod
+    def get(cls) -> _Publisher:
+        with cls._lock:
+            if cls._instance is None or os.getpid() != cls._pid:
+                cls._instance, cls._pid = cls(), os.getpid()
+            return cls._instance
+
+    def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        future.result(timeout=conf.PUBLISH_TIMEOUT_SECONDS + 1)

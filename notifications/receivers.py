@@ -1,7 +1,7 @@
 """Close a user's open streams when their credentials stop being good.
 
 Logging out, changing the password and deactivation each publish a control message on the
-user's group, which every stream of that user on every server process obeys.
+user's streams, which every stream of that user on every server process obeys.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connections
 
 from notifications import metrics, publish, selectors, sse
 from notifications.conf import conf
+from notifications.hub import Inbox, hub
 from notifications.limits import Slot, slots
 from notifications.models import Notification
 from notifications.payloads import notification_payload
@@ -56,18 +56,6 @@ def _frame(notification: Notification) -> bytes:
     return notification_frame(notification.seq, sse.encode_json(notification_payload(notification)))
 
 
-class LayerHealth:
-    """What this process's streams know together about the channel layer.
-
-    ``outages`` grows at each failure any stream sees: a stream that missed the failure
-    itself (its receive was not the one that raised) still catches up from the database.
-    ``retry_at`` spaces out attempts to rejoin, so an outage is not a storm of reconnects.
-    """
-
-    outages = 0
-    retry_at = 0.0
-
-
 class Closed(Exception):
     """The stream must end: revoked, evicted, or its slot lost."""
 
@@ -79,21 +67,10 @@ class Stream:
         self.user_id = user_id
         self.last_event_id = last_event_id
         self.slot = slot
-        self.group = publish.user_group(user_id)
-        self.layer = get_channel_layer()
-        # Another process's publish never reaches the in-memory layer: poll as well.
-        self.layer_is_local = isinstance(self.layer, InMemoryChannelLayer)
-        self.channel: str | None = None
-        # None until the first subscription attempt, then whether the layer answered.
-        self.subscribed: bool | None = None
-        self.receiving: asyncio.Future[dict[str, Any]] | None = None
+        self.hub = hub()
+        self.inbox: Inbox | None = None
+        self.generation = 0
         self.last_seq = 0
-        self.outages_seen = LayerHealth.outages
-
-    @property
-    def live(self) -> bool:
-        """True when the channel layer alone can be trusted to ring this stream."""
-        return bool(self.subscribed) and not self.layer_is_local
 
     async def frames(self) -> AsyncIterator[bytes]:
         """Yield the stream's bytes until the client leaves or the stream is closed."""
@@ -101,7 +78,9 @@ class Stream:
         try:
             # Headers go out with the first chunk: send something at once.
             yield sse.retry(conf.RETRY_MILLISECONDS)
-            await self._subscribe()
+            # Subscribe before reading the database, so nothing falls between the two.
+            self.inbox = self.hub.register(self.user_id)
+            self.generation = self.hub.generation
             start = await database(
                 selectors.stream_start,
                 self.user_id,
@@ -119,7 +98,7 @@ class Stream:
             for notification in start.replay.notifications:
                 yield _frame(notification)
                 self.last_seq = notification.seq
-            async for frame in self._follow():
+            async for frame in self._follow(self.inbox):
                 yield frame
         except Closed as e:
             logger.info("Stream %s of user %s closed: %s", self.slot.id, self.user_id, e)
@@ -127,28 +106,28 @@ class Stream:
             metrics.streams_open.dec()
             await self._cleanup()
 
-    async def _follow(self) -> AsyncIterator[bytes]:
+    async def _follow(self, inbox: Inbox) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         heartbeat_at = loop.time() + conf.HEARTBEAT_SECONDS
         sent_since_heartbeat = False
         while True:
             wait = heartbeat_at - loop.time()
-            if not self.live:
+            if not self.hub.live:
                 wait = min(wait, conf.POLL_SECONDS)
-            message = await self._receive(max(wait, 0))
-            if self.outages_seen != LayerHealth.outages:
-                # The layer failed somewhere in this process: doorbells may have been lost.
-                self.outages_seen = LayerHealth.outages
-                if self.live:  # a polling stream catches up anyway
-                    async for frame in self._catch_up():
-                        sent_since_heartbeat = True
-                        yield frame
+            message = await _next(inbox, max(wait, 0))
+            if self.generation != self.hub.generation or inbox.overflowed:
+                # The live feed went down or up, or this stream fell behind: doorbells may
+                # have been lost, and the database has everything.
+                self.generation, inbox.overflowed = self.hub.generation, False
+                metrics.gaps_filled.inc()
+                async for frame in self._catch_up():
+                    sent_since_heartbeat = True
+                    yield frame
             if message is not None:
                 async for frame in self._handle(message):
                     sent_since_heartbeat = True
                     yield frame
-                continue
-            if not self.live:
+            elif not self.hub.live:
                 async for frame in self._poll():
                     sent_since_heartbeat = True
                     yield frame
@@ -191,71 +170,14 @@ class Stream:
                 return
 
     async def _poll(self) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        if not self.subscribed and not self.layer_is_local and loop.time() >= LayerHealth.retry_at:
-            await self._subscribe()
-            if self.subscribed:
-                logger.info("Stream %s of user %s is live again.", self.slot.id, self.user_id)
-                unread = await database(selectors.unread_count, self.user_id)
-                # Read-state messages may have been lost while the layer was down.
-                yield sse.json_event("read", {"ids": [], "unread_count": unread})
-        active = await database(selectors.user_is_active, self.user_id)
-        if not active:
+        """Read the database in place of a live feed that cannot be trusted."""
+        if not await database(selectors.user_is_active, self.user_id):
             raise Closed("the account is no longer active")
         async for frame in self._catch_up():
             yield frame
 
-    async def _receive(self, timeout: float) -> dict[str, Any] | None:
-        """Wait up to ``timeout`` for a live message without ever cancelling the receive.
-
-        Cancelling a pending channel-layer receive can drop its buffered messages, so one
-        receive stays pending across waits until it completes.
-        """
-        if not self.subscribed:
-            await asyncio.sleep(timeout)
-            return None
-        if self.receiving is None:
-            self.receiving = asyncio.ensure_future(self.layer.receive(self.channel))
-        done, _ = await asyncio.wait({self.receiving}, timeout=timeout)
-        if not done:
-            return None
-        receiving, self.receiving = self.receiving, None
-        try:
-            return receiving.result()
-        except Exception as e:
-            self._demote("receive", e)
-            return None
-
-    async def _subscribe(self) -> None:
-        try:
-            if self.channel is None:
-                self.channel = await self.layer.new_channel()
-            async with publish.layer_gate():
-                await self.layer.group_add(self.group, self.channel)
-        except Exception as e:
-            self._demote("subscribe", e)
-        else:
-            self.subscribed = True
-
-    def _demote(self, operation: str, error: Exception) -> None:
-        """Fall back to reading the database, and say so: silent demotion hides outages."""
-        if self.subscribed is not False:
-            logger.warning(
-                "Channel layer %s failed for stream %s of user %s (%r); catching up from the "
-                "database every %.1fs until it is back.",
-                operation,
-                self.slot.id,
-                self.user_id,
-                error,
-                conf.POLL_SECONDS,
-            )
-            metrics.demotions.inc()
-        self.subscribed = False
-        LayerHealth.outages += 1
-        LayerHealth.retry_at = asyncio.get_running_loop().time() + conf.POLL_SECONDS
-
     async def _refresh(self) -> None:
-        """Renew the slot lease and the group membership (the layer expires old members)."""
+        """Renew the slot lease; a stream whose slot was taken meanwhile must go."""
         try:
             admission = await slots().take(self.slot, evict=False)
         except Exception:
@@ -263,19 +185,21 @@ class Stream:
         else:
             if admission.slot is None:
                 raise Closed("its connection slot expired and was taken")
-        if self.subscribed:
-            await self._subscribe()
 
     async def _cleanup(self) -> None:
-        """Leave the group and free the slot; safe to run twice, never raises."""
-        if self.receiving is not None:
-            self.receiving.cancel()
-            self.receiving = None
-        if self.channel is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2), publish.layer_gate():
-                    await self.layer.group_discard(self.group, self.channel)
-        self.subscribed = False
+        """Leave the hub and free the slot; safe to run twice, never raises."""
+        if self.inbox is not None:
+            self.hub.unregister(self.user_id, self.inbox)
+            self.inbox = None
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
                 await slots().release(self.slot)
+
+
+async def _next(inbox: Inbox, timeout: float) -> dict[str, Any] | None:
+    """Wait up to ``timeout`` for the next message (cancelling a queue get loses nothing)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await inbox.get()
+    except TimeoutError:
+        return None

@@ -1,4 +1,5 @@
-"""Listen on a user's channel-layer group as a stream does, to see what was published."""
+"""Listen on the channel layer as a server process's hub does, to see what was published
+for one user."""
 
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from notifications.publish import NOTIFICATION, user_group
+from notifications.publish import BATCH, NOTIFICATION, STREAMS_GROUP
 
 Message = dict[str, Any]
 
 
 class Listener:
-    def __init__(self, layer: Any, channel: str) -> None:
+    def __init__(self, layer: Any, channel: str, user_id: int) -> None:
         self.layer = layer
         self.channel = channel
+        self.user_id = user_id
+        self.pending: list[Message] = []
+
+    async def receive(self) -> Message:
+        """Return the next message published for this listener's user."""
+        while not self.pending:
+            batch = await self.layer.receive(self.channel)
+            assert batch["type"] == BATCH
+            self.pending += [msg for user_id, msg in batch["items"] if user_id == self.user_id]
+        return self.pending.pop(0)
 
     async def until(self, matches: Callable[[Message], bool], timeout: float = 5) -> list[Message]:
         """Return every message received up to and including the first that ``matches``.
@@ -29,7 +40,7 @@ class Listener:
         received: list[Message] = []
         async with asyncio.timeout(timeout):
             while True:
-                received.append(await self.layer.receive(self.channel))
+                received.append(await self.receive())
                 if matches(received[-1]):
                     return received
 
@@ -48,14 +59,15 @@ def titled(title: str) -> Callable[[Message], bool]:
 
 @asynccontextmanager
 async def listening(user_id: int) -> AsyncIterator[Listener]:
-    """Join ``user_id``'s group on the default channel layer for the duration of the block."""
+    """Join the streams' group on the default channel layer for the duration of the block,
+    and hear what is published for ``user_id``."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    await layer.group_add(user_group(user_id), channel)
+    await layer.group_add(STREAMS_GROUP, channel)
     try:
-        yield Listener(layer, channel)
+        yield Listener(layer, channel, user_id)
     finally:
-        await layer.group_discard(user_group(user_id), channel)
+        await layer.group_discard(STREAMS_GROUP, channel)
         # channels-redis acknowledges each received message in a background task holding a
         # lock; let those finish in this test's event loop, or the next test's loop finds
         # the lock bound to a closed one.

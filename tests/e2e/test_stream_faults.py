@@ -108,4 +108,4 @@ async def test_redis_restart_loses_nothing_and_duplicates_nothing(
             with pytest.raises(TimeoutError):
                 await s.next_named("notification", timeout=1.5)
             await s.close()
-        assert "catching up from the database" in server.output()
+        assert "catch up from the database" in server.output()

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from notifications import publish, services
+from notifications.hub import hub
 from notifications.limits import slots
 from notifications.tickets import StreamTicket
 from project.asgi import application
+from tests.conftest import free_port
 from tests.sse_client import AsgiStream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -203,18 +204,16 @@ async def test_pruned_history_gets_resync(user: Any) -> None:
 
 async def test_duplicate_skipped_and_gap_filled_from_database(user: Any) -> None:
     stream = await connected(user)
-    layer = get_channel_layer()
-    group = publish.user_group(user.pk)
     [first] = await notify(user, kind="info", title="one")
     assert (await stream.next_event()).id == "1"
     # A replayed doorbell for seq 1 is ignored.
-    await layer.group_send(group, publish.message(publish.NOTIFICATION, seq=1, json="{}"))
+    await publish.send([(user.pk, publish.message(publish.NOTIFICATION, seq=1, json="{}"))])
     # Rows 2 and 3 exist but only 3's doorbell rings: 2 is read from the database.
     from notifications.models import Notification
 
     await Notification.objects.acreate(recipient=user, seq=2, kind="info", title="two")
     await Notification.objects.acreate(recipient=user, seq=3, kind="info", title="three")
-    await layer.group_send(group, publish.message(publish.NOTIFICATION, seq=3, json="{}"))
+    await publish.send([(user.pk, publish.message(publish.NOTIFICATION, seq=3, json="{}"))])
     events = await stream.events(2)
     assert [(e.id, e.json()["title"]) for e in events] == [("2", "two"), ("3", "three")]
     await stream.close()
@@ -298,15 +297,13 @@ async def test_password_change_and_deactivation_revoke(user: Any) -> None:
         await stream.close()
 
 
-async def test_disconnect_cleans_up_group_and_slot(user: Any) -> None:
+async def test_disconnect_cleans_up_hub_and_slot(user: Any) -> None:
     stream = await connected(user)
-    layer = get_channel_layer()
-    group = publish.user_group(user.pk)
     assert await slots().count(user.pk) == 1
+    assert len(hub().inboxes[user.pk]) == 1
     await stream.close()
     assert await slots().count(user.pk) == 0
-    if hasattr(layer, "groups"):  # the in-memory layer shows its groups
-        assert not layer.groups.get(group)
+    assert user.pk not in hub().inboxes
 
 
 async def test_stream_skips_site_middleware_but_keeps_cors(user: Any, settings: Any) -> None:
@@ -322,17 +319,20 @@ async def test_stream_skips_site_middleware_but_keeps_cors(user: Any, settings: 
     await other.close()
 
 
-async def test_layer_failure_elsewhere_in_the_process_triggers_catch_up(
-    user: Any, configure: Any
+async def test_channel_layer_down_streams_read_the_database(
+    user: Any, settings: Any, configure: Any
 ) -> None:
-    from notifications.models import Notification
-    from notifications.stream import LayerHealth
-
-    configure(HEARTBEAT_SECONDS=0.3)
+    configure(POLL_SECONDS=0.2)
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Nothing listens there: every channel-layer call fails.
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+        }
+    }
     stream = await connected(user)
-    # A row whose doorbell was lost while another stream saw the layer fail.
-    await Notification.objects.acreate(recipient=user, seq=1, kind="info", title="lost bell")
-    LayerHealth.outages += 1
+    await notify(user, kind="info", title="rung while Redis is down")
     event = await stream.next_event()
-    assert (event.event, event.id, event.json()["title"]) == ("notification", "1", "lost bell")
+    assert (event.event, event.json()["title"]) == ("notification", "rung while Redis is down")
+    assert not hub().live
     await stream.close()

@@ -1,0 +1,162 @@
+"""This process's streams, fed by one channel-layer subscription for the whole process.
+
+A stream does not join a channel-layer group of its own. Each server process joins one
+group, ``notifications.streams``, and publishers send batches of per-user messages to it;
+the hub hands each message to the inboxes of that user's streams in this process. So
+opening a stream costs no Redis round trip, a broadcast to ten thousand users is a handful
+of channel-layer messages instead of ten thousand, and a Redis outage is noticed once per
+process, by the hub, which tells every stream to catch up from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections import defaultdict
+from typing import Any
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from notifications import metrics, publish
+from notifications.conf import conf
+
+logger = logging.getLogger(__name__)
+
+# The message a stream finds in its inbox when the hub's subscription went down or up.
+STATE_CHANGED = "notifications.hub.changed"
+# A stream further behind than this has its inbox marked overflowed and reads the database.
+INBOX_SIZE = 1000
+
+
+class Inbox(asyncio.Queue[dict[str, Any]]):
+    """One stream's pending messages; when full, it remembers that it dropped some."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=INBOX_SIZE)
+        self.overflowed = False
+
+    def offer(self, message: dict[str, Any]) -> None:
+        try:
+            self.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class Hub:
+    """Route the process's channel-layer messages to the inboxes of its streams.
+
+    ``live`` tells whether the channel layer can be trusted to bring every publish: false
+    while the subscription is down, and always false for the in-memory layer, which cannot
+    hear other processes. ``generation`` grows each time the subscription goes down or comes
+    up, and every stream is woken then: doorbells may have been lost around the change, so
+    each stream catches up from the database.
+    """
+
+    def __init__(self) -> None:
+        self.inboxes: defaultdict[int, set[Inbox]] = defaultdict(set)
+        self.layer = get_channel_layer()
+        self.trusted = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
+        self.subscribed = False
+        self.generation = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.subscribed and self.trusted
+
+    def register(self, user_id: int) -> Inbox:
+        """Return a new inbox for a stream of ``user_id``; messages reach it from now on."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        inbox = Inbox()
+        self.inboxes[user_id].add(inbox)
+        return inbox
+
+    def unregister(self, user_id: int, inbox: Inbox) -> None:
+        inboxes = self.inboxes.get(user_id)
+        if inboxes is not None:
+            inboxes.discard(inbox)
+            if not inboxes:
+                del self.inboxes[user_id]
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand each ``(user_id, message)`` of a batch to that user's inboxes here."""
+        for user_id, item in message.get("items", ()):
+            for inbox in self.inboxes.get(user_id, ()):
+                inbox.offer(item)
+
+    async def _run(self) -> None:
+        """Keep the subscription up and read it, with one receive that is never cancelled.
+
+        Cancelling a pending channel-layer receive can drop buffered messages, so the loop
+        waits on the same receive across heartbeats, when it renews its group membership
+        (channels-redis expires members after a day).
+        """
+        channel: str | None = None
+        receiving: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            while True:
+                try:
+                    if not self.subscribed:
+                        channel = channel or await self.layer.new_channel()
+                        await self.layer.group_add(publish.STREAMS_GROUP, channel)
+                        self._set_subscribed(True)
+                    receiving = receiving or asyncio.ensure_future(self.layer.receive(channel))
+                    done, _ = await asyncio.wait({receiving}, timeout=conf.HEARTBEAT_SECONDS)
+                    if done:
+                        message, receiving = receiving.result(), None
+                        self.dispatch(message)
+                    else:
+                        await self.layer.group_add(publish.STREAMS_GROUP, channel)
+                except Exception as e:
+                    receiving = None
+                    if self.subscribed:
+                        logger.warning(
+                            "Channel layer unavailable (%r): streams catch up from the database "
+                            "every %.1fs until it is back.",
+                            e,
+                            conf.POLL_SECONDS,
+                        )
+                        metrics.demotions.inc()
+                    self._set_subscribed(False)
+                    await asyncio.sleep(conf.POLL_SECONDS)
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+            if channel is not None and self.subscribed:
+                with contextlib.suppress(Exception):
+                    await self.layer.group_discard(publish.STREAMS_GROUP, channel)
+            self._set_subscribed(False)
+
+    def _set_subscribed(self, subscribed: bool) -> None:
+        if subscribed == self.subscribed:
+            return
+        if subscribed and self.generation:
+            logger.info("Channel layer is back: streams are live again.")
+        self.subscribed = subscribed
+        self.generation += 1
+        wake_up = {"type": STATE_CHANGED}
+        for inboxes in self.inboxes.values():
+            for inbox in inboxes:
+                inbox.offer(wake_up)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """Return this event loop's hub (a server process has one loop, so one hub)."""
+    loop = asyncio.get_running_loop()
+    current = _hubs.get(loop)
+    if current is None or current.layer is not get_channel_layer():
+        current = _hubs[loop] = Hub()
+    return current
