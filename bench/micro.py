@@ -6,8 +6,9 @@ Redis (run ``python -m bench`` once first, to create them). Prints milliseconds 
 - ``notify``: the whole call, as an application makes it;
 - ``store``: the same call with publishing switched off (the transaction alone);
 - ``publish``: ``notifications.publish.publish`` for one message, as ``notify()`` runs it
-  on commit (``async_to_sync``: a new event loop, and so new Redis connections, each time);
-- ``group_send, one loop``: the same message sent on one long-lived event loop;
+  on commit;
+- ``send, one loop``: ``notifications.publish.send`` for the same message, awaited on one
+  long-lived event loop in this thread;
 - ``redis PUBLISH``: one PUBLISH on a long-lived synchronous Redis connection, the least a
   doorbell can cost.
 """
@@ -49,7 +50,6 @@ def main() -> None:
 
     django.setup()
     import redis
-    from channels.layers import get_channel_layer
     from django.contrib.auth import get_user_model
 
     from notifications import publish
@@ -71,12 +71,10 @@ def main() -> None:
         publish.publish = original
     results["publish"] = timed(lambda: publish.publish([(user.pk, message)]), args.count)
 
-    layer = get_channel_layer()
     loop = asyncio.new_event_loop()
-    group = publish.user_group(user.pk)
     try:
-        results["group_send, one loop"] = timed(
-            lambda: loop.run_until_complete(layer.group_send(group, message)), args.count
+        results["send, one loop"] = timed(
+            lambda: loop.run_until_complete(publish.send([(user.pk, message)])), args.count
         )
     finally:
         loop.close()

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     log(f"logs in {logs}")
     started = time.time()
+    code = revision()  # before the run: the code may change while it runs
     try:
         results = run_all(options, logs)
     except KeyboardInterrupt:
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": round(time.time() - started, 1),
         "machine": machine(),
-        "revision": revision(),
+        "revision": code,
         "options": {k: v for k, v in vars(options).items() if k not in ("postgres", "extra_env")},
         "logs": str(logs),
         "results": results,
