@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from notifications.models import Notification, StreamCounter
 
@@ -57,12 +58,20 @@ def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> Stre
     it has just loaded the inbox. An id beyond the newest (a client of another database)
     is clamped, so later notifications are not mistaken for duplicates.
     """
-    head, pruned_through = (
+    # One query: opening streams is a hot path (reconnect storms are all opens). A user
+    # without a counter has never had a notification, so nothing is unread either.
+    unread = (
+        Notification.objects.filter(recipient_id=OuterRef("user_id"), read_at__isnull=True)
+        .values("recipient_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    head, pruned_through, unread = (
         StreamCounter.objects.filter(user_id=user_id)
-        .values_list("last_seq", "pruned_through")
+        .annotate(unread=Coalesce(Subquery(unread), 0))
+        .values_list("last_seq", "pruned_through", "unread")
         .first()
-    ) or (0, 0)
-    unread = unread_count(user_id)
+    ) or (0, 0, 0)
     if last_event_id is None or last_event_id >= head:
         return StreamStart(resume_from=head, unread_count=unread, replay=Replay([]))
     return StreamStart(
