@@ -60,6 +60,7 @@ class Hub:
         self.trusted = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
         self.subscribed = False
         self.generation = 0
+        self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -68,7 +69,7 @@ class Hub:
 
     def register(self, user_id: int) -> Inbox:
         """Return a new inbox for a stream of ``user_id``; messages reach it from now on."""
-        if self._task is None or self._task.done():
+        if self.layer is not None and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._run())
         inbox = Inbox()
         self.inboxes[user_id].add(inbox)
@@ -112,7 +113,8 @@ class Hub:
                         await self.layer.group_add(publish.STREAMS_GROUP, channel)
                 except Exception as e:
                     receiving = None
-                    if self.subscribed:
+                    if not self._outage_reported:
+                        self._outage_reported = True
                         logger.warning(
                             "Channel layer unavailable (%r): streams catch up from the database "
                             "every %.1fs until it is back.",
@@ -133,7 +135,8 @@ class Hub:
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed == self.subscribed:
             return
-        if subscribed and self.generation:
+        if subscribed and self._outage_reported:
+            self._outage_reported = False
             logger.info("Channel layer is back: streams are live again.")
         self.subscribed = subscribed
         self.generation += 1
@@ -141,13 +144,6 @@ class Hub:
         for inboxes in self.inboxes.values():
             for inbox in inboxes:
                 inbox.offer(wake_up)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

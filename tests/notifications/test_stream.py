@@ -320,7 +320,7 @@ async def test_stream_skips_site_middleware_but_keeps_cors(user: Any, settings: 
 
 
 async def test_channel_layer_down_streams_read_the_database(
-    user: Any, settings: Any, configure: Any
+    user: Any, settings: Any, configure: Any, caplog: Any
 ) -> None:
     configure(POLL_SECONDS=0.2)
     settings.CHANNEL_LAYERS = {
@@ -335,4 +335,6 @@ async def test_channel_layer_down_streams_read_the_database(
     event = await stream.next_event()
     assert (event.event, event.json()["title"]) == ("notification", "rung while Redis is down")
     assert not hub().live
+    # Said once, loudly: a silent fall-back to polling would hide the outage.
+    assert caplog.text.count("Channel layer unavailable") == 1
     await stream.close()
