@@ -11,7 +11,7 @@ SCENARIOS = ("idle", "broadcast", "rate", "burst")
 STANDARD = ("broadcast", "rate", "burst")
 STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5}
 USER_PREFIX = "bench-"
-LAYERS = ("core", "pubsub")
+LAYERS = ("core", "core-timeout", "pubsub")
 # What the streams connect to: the product's stream, or a floor to compare it with.
 ENDPOINTS = {
     "stream": ("project.asgi:application", "/api/events/"),
@@ -150,7 +150,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "--layer",
         choices=LAYERS,
         default="core",
-        help="channel layer: the project's channels-redis core layer, or its pub/sub layer",
+        help="channel layer: the project's (channels-redis core), the same with a 30 s Redis "
+        "socket timeout (core-timeout), or channels-redis pub/sub (see bench/settings.py)",
     )
     parser.add_argument(
         "--endpoint",
