@@ -7,6 +7,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -106,20 +107,27 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+
+def channel_layers(redis_url: str | None, prefix: str = "asgi") -> dict[str, Any]:
+    """Return ``CHANNEL_LAYERS``: channels-redis with a URL, else the in-memory layer."""
+    if not redis_url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": CHANNELS_PREFIX,
+                # redis-py's default 5 s socket timeout equals the layer's blocking receive
+                # (BZPOPMIN, 5 s): an idle receive would fail every few seconds.
+                "hosts": [{"address": redis_url, "socket_timeout": 15}],
+                "prefix": prefix,
                 # One buffer per process holds every stream's pending messages.
                 "capacity": 10_000,
             },
         }
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+CHANNEL_LAYERS = channel_layers(REDIS_URL, CHANNELS_PREFIX)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -338,3 +338,25 @@ async def test_channel_layer_down_streams_read_the_database(
     # Said once, loudly: a silent fall-back to polling would hide the outage.
     assert caplog.text.count("Channel layer unavailable") == 1
     await stream.close()
+
+
+async def test_idle_hub_stays_subscribed_on_redis(
+    user: Any, settings: Any, redis_url: str, configure: Any
+) -> None:
+    from project.settings import channel_layers
+    from tests.conftest import CHANNELS_PREFIX
+
+    settings.CHANNEL_LAYERS = channel_layers(redis_url, CHANNELS_PREFIX)
+    configure(HEARTBEAT_SECONDS=30)
+    stream = await connected(user)
+    async with asyncio.timeout(5):
+        while not hub().live:
+            await asyncio.sleep(0.05)
+    generation = hub().generation
+    # Longer than the layer's blocking receive (5 s): an idle receive must not look like
+    # an outage, which would send every stream of the process to the database.
+    await asyncio.sleep(7)
+    assert hub().live and hub().generation == generation
+    await notify(user, kind="info", title="still live")
+    assert (await stream.next_event()).json()["title"] == "still live"
+    await stream.close()
