@@ -51,7 +51,7 @@ async def _hold_layer() -> None:
 
 async def floor(request: HttpRequest, parts: str = "") -> StreamingHttpResponse:
     """Stream the first event, then stay idle (bounded) until the client disconnects."""
-    from notifications.stream import database  # after Django is set up
+    from notifications.db import database  # after Django is set up
 
     options = set(parts.split("+"))
     if "db" in options:

@@ -15,17 +15,22 @@ import contextlib
 import logging
 import weakref
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.utils import timezone
 
-from notifications import metrics, publish
+from notifications import metrics, publish, selectors
 from notifications.conf import conf
+from notifications.db import database
 
 logger = logging.getLogger(__name__)
 
 # The message a stream finds in its inbox when the hub's subscription went down or up.
 STATE_CHANGED = "notifications.hub.changed"
+# The message a stream finds when the sweep saw a newer ``seq`` than it may have sent.
+HEAD = "notifications.hub.head"  # {"seq": int}
 # A stream further behind than this has its inbox marked overflowed and reads the database.
 INBOX_SIZE = 1000
 
@@ -62,6 +67,7 @@ class Hub:
         self.generation = 0
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def live(self) -> bool:
@@ -71,6 +77,8 @@ class Hub:
         """Return a new inbox for a stream of ``user_id``; messages reach it from now on."""
         if self.layer is not None and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._run())
+        if self.trusted and (self._sweeper is None or self._sweeper.done()):
+            self._sweeper = asyncio.ensure_future(self._sweep())
         inbox = Inbox()
         self.inboxes[user_id].add(inbox)
         return inbox
@@ -92,25 +100,28 @@ class Hub:
         """Keep the subscription up and read it, with one receive that is never cancelled.
 
         Cancelling a pending channel-layer receive can drop buffered messages, so the loop
-        waits on the same receive across heartbeats, when it renews its group membership
-        (channels-redis expires members after a day).
+        waits on the same receive across heartbeats. It renews its group membership every
+        heartbeat, busy or idle: the layer expires members after ``group_expiry``, which is
+        how a process that died without leaving stops costing every publish.
         """
+        loop = asyncio.get_running_loop()
         channel: str | None = None
         receiving: asyncio.Future[dict[str, Any]] | None = None
+        renew_at = 0.0
         try:
             while True:
                 try:
-                    if not self.subscribed:
+                    if not self.subscribed or loop.time() >= renew_at:
                         channel = channel or await self.layer.new_channel()
                         await self.layer.group_add(publish.STREAMS_GROUP, channel)
+                        renew_at = loop.time() + conf.HEARTBEAT_SECONDS
                         self._set_subscribed(True)
                     receiving = receiving or asyncio.ensure_future(self.layer.receive(channel))
-                    done, _ = await asyncio.wait({receiving}, timeout=conf.HEARTBEAT_SECONDS)
+                    wait = max(renew_at - loop.time(), 0)
+                    done, _ = await asyncio.wait({receiving}, timeout=wait)
                     if done:
                         message, receiving = receiving.result(), None
                         self.dispatch(message)
-                    else:
-                        await self.layer.group_add(publish.STREAMS_GROUP, channel)
                 except Exception as e:
                     receiving = None
                     if not self._outage_reported:
@@ -131,6 +142,29 @@ class Hub:
                 with contextlib.suppress(Exception):
                     await self.layer.group_discard(publish.STREAMS_GROUP, channel)
             self._set_subscribed(False)
+
+    async def _sweep(self) -> None:
+        """Every heartbeat, ask the database which users were notified lately, once for the
+        whole process, and wake those of their streams that may be behind.
+
+        A doorbell can be lost without any outage here (the publisher's Redis connection
+        failed; a stream's inbox overflowed elsewhere): the sweep bounds that delay to a
+        heartbeat or two, without any per-stream polling. Each window overlaps the last, so a
+        transaction that commits late is still seen; streams ignore heads they have sent.
+        """
+        while True:
+            await asyncio.sleep(conf.HEARTBEAT_SECONDS)
+            if not self.inboxes:
+                continue
+            since = timezone.now() - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
+            try:
+                heads = await database(selectors.recent_heads, since=since)
+            except Exception:
+                logger.warning("The sweep for lost doorbells failed.", exc_info=True)
+                continue
+            for user_id, head in heads:
+                for inbox in self.inboxes.get(user_id, ()):
+                    inbox.offer({"type": HEAD, "seq": head})
 
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed == self.subscribed:

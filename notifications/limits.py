@@ -86,7 +86,7 @@ class RedisSlots:
         client = self._clients.get(loop)
         if client is None:
             pool = redis.BlockingConnectionPool.from_url(
-                self.url, max_connections=16, timeout=10, socket_timeout=5, socket_connect_timeout=2
+                self.url, max_connections=64, timeout=10, socket_timeout=5, socket_connect_timeout=2
             )
             client = self._clients[loop] = redis.Redis(connection_pool=pool)
         return client

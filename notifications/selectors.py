@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from notifications.models import Notification, StreamCounter
@@ -112,3 +113,13 @@ def active_users() -> QuerySet[Any]:
 def active_members(group: Group) -> QuerySet[Any]:
     """Return the active users of ``group``, the recipients of a message to that group."""
     return active_users().filter(groups=group)
+
+
+def recent_heads(*, since: datetime) -> list[tuple[int, int]]:
+    """Return ``(user_id, highest seq)`` for users notified since ``since``."""
+    return list(
+        Notification.objects.filter(created_at__gte=since)
+        .values("recipient_id")
+        .annotate(head=Max("seq"))
+        .values_list("recipient_id", "head")
+    )

@@ -13,38 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
-
-from asgiref.sync import sync_to_async
-from django.db import connections
+from collections.abc import AsyncIterator
+from typing import Any
 
 from notifications import metrics, publish, selectors, sse
 from notifications.conf import conf
-from notifications.hub import Inbox, hub
+from notifications.db import database
+from notifications.hub import HEAD, Inbox, hub
 from notifications.limits import Slot, slots
 from notifications.models import Notification
 from notifications.payloads import notification_payload
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-async def database(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``func`` on the request's thread and give its database connection back at once.
-
-    Django keeps a request's connection open until the request ends, and a stream's request
-    lasts hours: without this, every open stream would pin a database connection.
-    """
-
-    def run() -> T:
-        try:
-            return func(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    return await sync_to_async(run, thread_sensitive=True)()
 
 
 def notification_frame(seq: int, payload_json: str) -> bytes:
@@ -140,7 +120,12 @@ class Stream:
 
     async def _handle(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
         kind = message.get("type")
-        if kind == publish.NOTIFICATION:
+        if kind == HEAD:
+            if message["seq"] > self.last_seq:
+                metrics.gaps_filled.inc()
+                async for frame in self._catch_up():
+                    yield frame
+        elif kind == publish.NOTIFICATION:
             seq = message["seq"]
             if seq == self.last_seq + 1:
                 self.last_seq = seq

@@ -8,8 +8,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 
 from notifications import auth, publish
 from notifications.conf import conf
+from notifications.db import database
 from notifications.limits import Admission, new_slot, slots
-from notifications.stream import Stream, database
+from notifications.stream import Stream
 
 logger = logging.getLogger(__name__)
 

@@ -122,6 +122,9 @@ def channel_layers(redis_url: str | None, prefix: str = "asgi") -> dict[str, Any
                 "prefix": prefix,
                 # One buffer per process holds every stream's pending messages.
                 "capacity": 10_000,
+                # Hubs renew their membership every heartbeat; a dead process's channel is
+                # dropped after this, instead of after a day of publishes written to it.
+                "group_expiry": 300,
             },
         }
     }

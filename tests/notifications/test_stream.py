@@ -360,3 +360,25 @@ async def test_idle_hub_stays_subscribed_on_redis(
     await notify(user, kind="info", title="still live")
     assert (await stream.next_event()).json()["title"] == "still live"
     await stream.close()
+
+
+async def test_lost_doorbell_is_found_by_the_sweep(
+    user: Any, settings: Any, redis_url: str, configure: Any
+) -> None:
+    from notifications.models import Notification, StreamCounter
+    from project.settings import channel_layers
+    from tests.conftest import CHANNELS_PREFIX
+
+    settings.CHANNEL_LAYERS = channel_layers(redis_url, CHANNELS_PREFIX)
+    configure(HEARTBEAT_SECONDS=0.5)
+    stream = await connected(user)
+    async with asyncio.timeout(5):
+        while not hub().live:
+            await asyncio.sleep(0.05)
+    # Stored, but its doorbell never rang (say the publisher's Redis connection failed).
+    await StreamCounter.objects.acreate(user=user, last_seq=1)
+    await Notification.objects.acreate(recipient=user, seq=1, kind="info", title="silent")
+    event = await stream.next_event(timeout=10)
+    assert (event.event, event.id, event.json()["title"]) == ("notification", "1", "silent")
+    assert hub().live
+    await stream.close()
