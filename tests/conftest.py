@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,17 @@ def redis_answers(port: int) -> bool:
         return False
 
 
+def wait_until(
+    ready: Callable[[], bool], *, process: subprocess.Popen[bytes], seconds: float
+) -> None:
+    """Poll ``ready`` until it is true; fail if ``process`` exits or time runs out first."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.args[0]} did not start")
+        time.sleep(0.05)
+
+
 class RedisServer:
     """A private redis-server on a free port, which a test may stop and start again."""
 
@@ -65,11 +76,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not redis_answers(self.port):
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
+        wait_until(lambda: redis_answers(self.port), process=self.process, seconds=10)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, free_port
+from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,15 +75,17 @@ class Server:
             ],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not start:\n{self.output()}") from None
-                time.sleep(0.1)
+        try:
+            wait_until(self.listening, process=self.process, seconds=30)
+        except RuntimeError as e:
+            raise RuntimeError(f"daphne did not start:\n{self.output()}") from e
+
+    def listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process is not None:

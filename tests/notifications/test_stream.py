@@ -340,18 +340,27 @@ async def test_channel_layer_down_streams_read_the_database(
     await stream.close()
 
 
-async def test_idle_hub_stays_subscribed_on_redis(
-    user: Any, settings: Any, redis_url: str, configure: Any
-) -> None:
+@pytest.fixture
+def redis_layer(settings: Any, redis_url: str) -> None:
+    """Use the project's own Redis channel-layer configuration, on this run's Redis."""
     from project.settings import channel_layers
     from tests.conftest import CHANNELS_PREFIX
 
     settings.CHANNEL_LAYERS = channel_layers(redis_url, CHANNELS_PREFIX)
-    configure(HEARTBEAT_SECONDS=30)
-    stream = await connected(user)
+
+
+async def until_live() -> None:
     async with asyncio.timeout(5):
         while not hub().live:
             await asyncio.sleep(0.05)
+
+
+async def test_idle_hub_stays_subscribed_on_redis(
+    user: Any, redis_layer: None, configure: Any
+) -> None:
+    configure(HEARTBEAT_SECONDS=30)
+    stream = await connected(user)
+    await until_live()
     generation = hub().generation
     # Longer than the layer's blocking receive (5 s): an idle receive must not look like
     # an outage, which would send every stream of the process to the database.
@@ -363,18 +372,13 @@ async def test_idle_hub_stays_subscribed_on_redis(
 
 
 async def test_lost_doorbell_is_found_by_the_sweep(
-    user: Any, settings: Any, redis_url: str, configure: Any
+    user: Any, redis_layer: None, configure: Any
 ) -> None:
     from notifications.models import Notification, StreamCounter
-    from project.settings import channel_layers
-    from tests.conftest import CHANNELS_PREFIX
 
-    settings.CHANNEL_LAYERS = channel_layers(redis_url, CHANNELS_PREFIX)
     configure(HEARTBEAT_SECONDS=0.5)
     stream = await connected(user)
-    async with asyncio.timeout(5):
-        while not hub().live:
-            await asyncio.sleep(0.05)
+    await until_live()
     # Stored, but its doorbell never rang (say the publisher's Redis connection failed).
     await StreamCounter.objects.acreate(user=user, last_seq=1)
     await Notification.objects.acreate(recipient=user, seq=1, kind="info", title="silent")
