@@ -173,6 +173,7 @@ class Hub:
             self._outage_reported = False
             logger.info("Channel layer is back: streams are live again.")
         self.subscribed = subscribed
+        metrics.layer_live.value = int(self.live)
         self.generation += 1
         wake_up = {"type": STATE_CHANGED}
         for inboxes in self.inboxes.values():

@@ -22,8 +22,10 @@ class Counter:
 streams_open = Counter("streams_open")
 demotions = Counter("demotions_to_database_polling")
 gaps_filled = Counter("gaps_filled_from_database")
+# 1 while this process's hub is subscribed to a channel layer other processes can reach.
+layer_live = Counter("channel_layer_live")
 
 
 def snapshot() -> dict[str, int]:
     """Return every counter by name."""
-    return {c.name: c.value for c in (streams_open, demotions, gaps_filled)}
+    return {c.name: c.value for c in (streams_open, layer_live, demotions, gaps_filled)}

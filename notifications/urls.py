@@ -11,6 +11,7 @@ router.register("api/notifications", api.NotificationViewSet, basename="notifica
 urlpatterns = [
     path("api/events/", views.events, name="events"),
     path("api/events/ticket/", api.StreamTicketView.as_view(), name="events-ticket"),
+    path("api/events/metrics/", api.StreamMetricsView.as_view(), name="events-metrics"),
     path("api/token/", api.TokenObtainView.as_view(), name="token"),
     path("api/token/refresh/", api.TokenRefreshView.as_view(), name="token-refresh"),
     *router.urls,

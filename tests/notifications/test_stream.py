@@ -386,3 +386,19 @@ async def test_lost_doorbell_is_found_by_the_sweep(
     assert (event.event, event.id, event.json()["title"]) == ("notification", "1", "silent")
     assert hub().live
     await stream.close()
+
+
+async def test_metrics_count_open_streams_for_staff_only(user: Any, staff_user: Any) -> None:
+    async def metrics_as(who: Any) -> Any:
+        client = Client()
+        await sync_to_async(client.force_login)(who)
+        return await sync_to_async(client.get)("/api/events/metrics/")
+
+    before = (await metrics_as(staff_user)).json()["streams_open"]
+    stream = await connected(user)
+    counters = (await metrics_as(staff_user)).json()
+    assert counters["streams_open"] == before + 1
+    assert set(counters) >= {"channel_layer_live", "demotions_to_database_polling"}
+    assert (await metrics_as(user)).status_code == 403
+    await stream.close()
+    assert (await metrics_as(staff_user)).json()["streams_open"] == before
