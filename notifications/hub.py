@@ -24,6 +24,7 @@ from django.utils import timezone
 from notifications import metrics, publish, selectors
 from notifications.conf import conf
 from notifications.db import database
+from notifications.limits import Slot, slots
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 STATE_CHANGED = "notifications.hub.changed"
 # The message a stream finds when the sweep saw a newer ``seq`` than it may have sent.
 HEAD = "notifications.hub.head"  # {"seq": int}
+# The message a stream finds when its connection slot could not be renewed.
+SLOT_LOST = "notifications.hub.slot_lost"
 # A stream further behind than this has its inbox marked overflowed and reads the database.
 INBOX_SIZE = 1000
 
@@ -38,8 +41,9 @@ INBOX_SIZE = 1000
 class Inbox(asyncio.Queue[dict[str, Any]]):
     """One stream's pending messages; when full, it remembers that it dropped some."""
 
-    def __init__(self) -> None:
+    def __init__(self, slot: Slot) -> None:
         super().__init__(maxsize=INBOX_SIZE)
+        self.slot = slot
         self.overflowed = False
 
     def offer(self, message: dict[str, Any]) -> None:
@@ -67,19 +71,19 @@ class Hub:
         self.generation = 0
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def live(self) -> bool:
         return self.subscribed and self.trusted
 
-    def register(self, user_id: int) -> Inbox:
+    def register(self, user_id: int, slot: Slot) -> Inbox:
         """Return a new inbox for a stream of ``user_id``; messages reach it from now on."""
         if self.layer is not None and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._run())
-        if self.trusted and (self._sweeper is None or self._sweeper.done()):
-            self._sweeper = asyncio.ensure_future(self._sweep())
-        inbox = Inbox()
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.ensure_future(self._beat())
+        inbox = Inbox(slot)
         self.inboxes[user_id].add(inbox)
         return inbox
 
@@ -143,28 +147,46 @@ class Hub:
                     await self.layer.group_discard(publish.STREAMS_GROUP, channel)
             self._set_subscribed(False)
 
+    async def _beat(self) -> None:
+        """Every heartbeat, do for all of the process's streams at once what each would
+        otherwise do on its own: renew their connection slots, and look for lost doorbells."""
+        while True:
+            await asyncio.sleep(conf.HEARTBEAT_SECONDS)
+            if self.inboxes:
+                await self._renew_slots()
+            if self.inboxes and self.trusted:
+                await self._sweep()
+
+    async def _renew_slots(self) -> None:
+        inboxes = [inbox for group in self.inboxes.values() for inbox in group]
+        try:
+            lost = await slots().renew([inbox.slot for inbox in inboxes])
+        except Exception as e:
+            # Leases outlive three heartbeats: one failed renewal costs nothing yet.
+            logger.warning("Could not renew %d connection slots: %r", len(inboxes), e)
+            return
+        for inbox in inboxes:
+            if inbox.slot.id in lost:
+                inbox.offer({"type": SLOT_LOST})
+
     async def _sweep(self) -> None:
-        """Every heartbeat, ask the database which users were notified lately, once for the
-        whole process, and wake those of their streams that may be behind.
+        """Ask the database which users were notified lately, once for the whole process,
+        and wake those of their streams that may be behind.
 
         A doorbell can be lost without any outage here (the publisher's Redis connection
         failed; a stream's inbox overflowed elsewhere): the sweep bounds that delay to a
         heartbeat or two, without any per-stream polling. Each window overlaps the last, so a
         transaction that commits late is still seen; streams ignore heads they have sent.
         """
-        while True:
-            await asyncio.sleep(conf.HEARTBEAT_SECONDS)
-            if not self.inboxes:
-                continue
-            since = timezone.now() - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
-            try:
-                heads = await database(selectors.recent_heads, since=since)
-            except Exception:
-                logger.warning("The sweep for lost doorbells failed.", exc_info=True)
-                continue
-            for user_id, head in heads:
-                for inbox in self.inboxes.get(user_id, ()):
-                    inbox.offer({"type": HEAD, "seq": head})
+        since = timezone.now() - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
+        try:
+            heads = await database(selectors.recent_heads, since=since)
+        except Exception:
+            logger.warning("The sweep for lost doorbells failed.", exc_info=True)
+            return
+        for user_id, head in heads:
+            for inbox in self.inboxes.get(user_id, ()):
+                inbox.offer({"type": HEAD, "seq": head})
 
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed == self.subscribed:

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -42,6 +43,31 @@ redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 redis.call('EXPIRE', KEYS[1], math.ceil(lease) + 1)
 return {1, evicted}
 """
+
+
+# KEYS: users' sets; ARGV: lease seconds, limit, then one member per key. Renews each
+# member's lease, or re-takes it if it expired and there is room; returns the members that
+# lost their place (their set filled up while they were away).
+_RENEW_SLOTS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local lease = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local member = ARGV[i + 2]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZSCORE', key, member) or redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, now + lease, member)
+    redis.call('EXPIRE', key, math.ceil(lease) + 1)
+  else
+    table.insert(lost, member)
+  end
+end
+return lost
+"""
+# Slots renewed per script call: one call per heartbeat for a process's streams, in chunks.
+_RENEW_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -108,6 +134,25 @@ class RedisSlots:
             return Admission(None)
         return Admission(slot, evicted.decode() if evicted else None)
 
+    async def renew(self, renewing: Sequence[Slot]) -> set[str]:
+        """Renew many slots' leases in few round trips; return the ids of slots lost."""
+        lost: set[str] = set()
+        for start in range(0, len(renewing), _RENEW_BATCH):
+            batch = renewing[start : start + _RENEW_BATCH]
+            keys = [self._key(slot.user_id) for slot in batch]
+            lost.update(
+                member.decode()
+                for member in await self._client().eval(
+                    _RENEW_SLOTS,
+                    len(keys),
+                    *keys,
+                    lease_seconds(),
+                    conf.MAX_CONNECTIONS_PER_USER,
+                    *(slot.id for slot in batch),
+                )
+            )
+        return lost
+
     async def release(self, slot: Slot) -> None:
         await self._client().zrem(self._key(slot.user_id), slot.id)
 
@@ -141,6 +186,13 @@ class LocalSlots:
             del leases[evicted]
         leases[slot.id] = time.monotonic() + lease_seconds()
         return Admission(slot, evicted)
+
+    async def renew(self, renewing: Sequence[Slot]) -> set[str]:
+        lost = set()
+        for slot in renewing:
+            if (await self.take(slot, evict=False)).slot is None:
+                lost.add(slot.id)
+        return lost
 
     async def release(self, slot: Slot) -> None:
         leases = self._leases.get(slot.user_id, {})

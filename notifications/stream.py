@@ -19,7 +19,7 @@ from typing import Any
 from notifications import metrics, publish, selectors, sse
 from notifications.conf import conf
 from notifications.db import database
-from notifications.hub import HEAD, Inbox, hub
+from notifications.hub import HEAD, SLOT_LOST, Inbox, hub
 from notifications.limits import Slot, slots
 from notifications.models import Notification
 from notifications.payloads import notification_payload
@@ -59,7 +59,7 @@ class Stream:
             # Headers go out with the first chunk: send something at once.
             yield sse.retry(conf.RETRY_MILLISECONDS)
             # Subscribe before reading the database, so nothing falls between the two.
-            self.inbox = self.hub.register(self.user_id)
+            self.inbox = self.hub.register(self.user_id, self.slot)
             self.generation = self.hub.generation
             start = await database(
                 selectors.stream_start,
@@ -114,7 +114,6 @@ class Stream:
             if loop.time() >= heartbeat_at:
                 if not sent_since_heartbeat:
                     yield sse.HEARTBEAT
-                await self._refresh()
                 heartbeat_at = loop.time() + conf.HEARTBEAT_SECONDS
                 sent_since_heartbeat = False
 
@@ -139,6 +138,8 @@ class Stream:
             yield sse.json_event("read", {k: v for k, v in message.items() if k != "type"})
         elif kind == publish.REVOKE:
             raise Closed("revoked")
+        elif kind == SLOT_LOST:
+            raise Closed("its connection slot expired and was taken")
         elif kind == publish.EVICT and message.get("connection") == self.slot.id:
             raise Closed("evicted by a newer stream over the limit")
 
@@ -160,16 +161,6 @@ class Stream:
             raise Closed("the account is no longer active")
         async for frame in self._catch_up():
             yield frame
-
-    async def _refresh(self) -> None:
-        """Renew the slot lease; a stream whose slot was taken meanwhile must go."""
-        try:
-            admission = await slots().take(self.slot, evict=False)
-        except Exception:
-            logger.warning("Could not refresh slot %s.", self.slot.id, exc_info=True)
-        else:
-            if admission.slot is None:
-                raise Closed("its connection slot expired and was taken")
 
     async def _cleanup(self) -> None:
         """Leave the hub and free the slot; safe to run twice, never raises."""

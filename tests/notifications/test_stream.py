@@ -402,3 +402,23 @@ async def test_metrics_count_open_streams_for_staff_only(user: Any, staff_user: 
     assert (await metrics_as(user)).status_code == 403
     await stream.close()
     assert (await metrics_as(staff_user)).json()["streams_open"] == before
+
+
+async def test_heartbeat_renews_slots_and_a_lost_slot_ends_the_stream(
+    user: Any, configure: Any
+) -> None:
+    from notifications.limits import new_slot
+
+    configure(HEARTBEAT_SECONDS=0.2, MAX_CONNECTIONS_PER_USER=1)
+    stream = await connected(user)
+    # Leases last three heartbeats; renewed, the slot outlives them.
+    await asyncio.sleep(1.5)
+    assert await slots().count(user.pk) == 1
+    # Its lease vanishes and another stream takes the only place: this one must go.
+    [inbox] = hub().inboxes[user.pk]
+    await slots().release(inbox.slot)
+    assert (await slots().take(new_slot(user.pk), evict=False)).slot is not None
+    async with asyncio.timeout(5):
+        while not stream.finished:
+            await stream.read_chunk()
+    await stream.close()
