@@ -51,13 +51,30 @@ def wait_until(
         time.sleep(0.05)
 
 
-class RedisServer:
-    """A private redis-server on a free port, which a test may stop and start again."""
+class LocalServer:
+    """A server process on a free loopback port, which a test may stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+class RedisServer(LocalServer):
+    """A private redis-server."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = free_port()
+        super().__init__()
         self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -77,12 +94,6 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_until(lambda: redis_answers(self.port), process=self.process, seconds=10)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture(scope="session")

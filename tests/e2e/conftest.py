@@ -15,7 +15,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, free_port, wait_until
+from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, LocalServer, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,14 +52,13 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
     return env
 
 
-class Server:
+class Server(LocalServer):
     """A daphne process serving the project."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+        super().__init__()
         self.env = env
         self.log_path = log
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -89,13 +88,7 @@ class Server:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+            super().stop()
             self.log.close()
 
     def output(self) -> str:
