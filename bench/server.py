@@ -87,12 +87,7 @@ class Server:
         profiler, self.profiler = self.profiler, None
         if profiler is not None:
             # SIGINT makes py-spy write what it has sampled.
-            profiler.send_signal(signal.SIGINT)
-            try:
-                profiler.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                profiler.kill()
-                profiler.wait(timeout=5)
+            _end(profiler, signal.SIGINT, grace=30)
 
     def usage(self) -> procfs.Usage:
         return procfs.usage(self.pid)
@@ -106,12 +101,7 @@ class Server:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        _end(process, signal.SIGTERM, grace=8)
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -138,3 +128,13 @@ def free_ports(start: int, count: int) -> list[int]:
             if len(ports) == count:
                 return ports
     raise RuntimeError(f"no {count} free ports in {start}..{start + 199}")
+
+
+def _end(process: subprocess.Popen[bytes], signum: int, *, grace: float) -> None:
+    """Send ``signum``, then SIGKILL if ``process`` has not exited within ``grace`` seconds."""
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

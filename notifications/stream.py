@@ -99,8 +99,7 @@ class Stream:
                 # The live feed went down or up, or this stream fell behind: doorbells may
                 # have been lost, and the database has everything.
                 self.generation, inbox.overflowed = self.hub.generation, False
-                metrics.gaps_filled.inc()
-                async for frame in self._catch_up():
+                async for frame in self._fill_gap():
                     sent_since_heartbeat = True
                     yield frame
             if message is not None:
@@ -119,20 +118,14 @@ class Stream:
 
     async def _handle(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
         kind = message.get("type")
-        if kind == HEAD:
-            if message["seq"] > self.last_seq:
-                metrics.gaps_filled.inc()
-                async for frame in self._catch_up():
-                    yield frame
-        elif kind == publish.NOTIFICATION:
+        if kind in (publish.NOTIFICATION, HEAD):
             seq = message["seq"]
-            if seq == self.last_seq + 1:
+            if kind == publish.NOTIFICATION and seq == self.last_seq + 1:
                 self.last_seq = seq
                 yield notification_frame(seq, message["json"])
             elif seq > self.last_seq:
                 # A message was lost or overtaken: the database has everything up to seq.
-                metrics.gaps_filled.inc()
-                async for frame in self._catch_up():
+                async for frame in self._fill_gap():
                     yield frame
         elif kind == publish.READ:
             yield sse.json_event("read", {k: v for k, v in message.items() if k != "type"})
@@ -142,6 +135,12 @@ class Stream:
             raise Closed("its connection slot expired and was taken")
         elif kind == publish.EVICT and message.get("connection") == self.slot.id:
             raise Closed("evicted by a newer stream over the limit")
+
+    async def _fill_gap(self) -> AsyncIterator[bytes]:
+        """Catch up where the live feed may have lost doorbells, and count it."""
+        metrics.gaps_filled.inc()
+        async for frame in self._catch_up():
+            yield frame
 
     async def _catch_up(self) -> AsyncIterator[bytes]:
         """Send every stored notification after ``last_seq``, a page at a time."""
