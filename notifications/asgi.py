@@ -1,10 +1,15 @@
-"""Serve the stream through Django with only the middleware it needs.
+"""Serve the stream through Django with only the middleware it needs, and no thread.
 
 Under ASGI every sync-only middleware (Django's own session, CSRF, auth, messages...) costs
 two thread hops per request. A stream pays them once, at open, but opens come in storms
 after a deploy, and the stream authenticates on its own anyway. So stream requests go
 through a second Django handler whose middleware is ``NOTIFICATIONS["STREAM_MIDDLEWARE"]``
 (by default only CORS, which is natively async); everything else is untouched.
+
+Django also runs each request in a ``ThreadSensitiveContext``, whose first sync call starts
+a thread that lives as long as the request: for a stream, an idle thread for hours. The
+stream handler runs without one; the stream's database reads use the small shared pool of
+:mod:`notifications.db`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ class StreamHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         with override_settings(MIDDLEWARE=conf.STREAM_MIDDLEWARE):
             super().load_middleware(is_async=is_async)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # No ThreadSensitiveContext (see the module docstring). The few sync calls Django
+        # itself makes here (request signal receivers, closing the response) share asgiref's
+        # one process-wide thread.
+        await self.handle(scope, receive, send)
 
 
 def with_lean_stream(application: ASGIApp, *, path: str = "/api/events/") -> ASGIApp:

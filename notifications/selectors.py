@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connections, router
+from django.db.models import Max, QuerySet
 
 from notifications.models import Notification, StreamCounter
 
@@ -59,26 +60,35 @@ def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> Stre
     it has just loaded the inbox. An id beyond the newest (a client of another database)
     is clamped, so later notifications are not mistaken for duplicates.
     """
-    # One query: opening streams is a hot path (reconnect storms are all opens). A user
-    # without a counter has never had a notification, so nothing is unread either.
-    unread = (
-        Notification.objects.filter(recipient_id=OuterRef("user_id"), read_at__isnull=True)
-        .values("recipient_id")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    head, pruned_through, unread = (
-        StreamCounter.objects.filter(user_id=user_id)
-        .annotate(unread=Coalesce(Subquery(unread), 0))
-        .values_list("last_seq", "pruned_through", "unread")
-        .first()
-    ) or (0, 0, 0)
+    alias = router.db_for_read(StreamCounter)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_start_sql(alias), [user_id])
+        head, pruned_through, unread = cursor.fetchone() or (0, 0, 0)
     if last_event_id is None or last_event_id >= head:
         return StreamStart(resume_from=head, unread_count=unread, replay=Replay([]))
     return StreamStart(
         resume_from=last_event_id,
         unread_count=unread,
         replay=_replay(user_id, last_event_id, limit, pruned_through),
+    )
+
+
+@cache
+def _start_sql(alias: str) -> str:
+    """The one query of an open: written once, because opens come in storms and building it
+    with the ORM cost more CPU than running it. A user without a counter has never had a
+    notification, so nothing is unread either (no row: all zeros)."""
+    quote = connections[alias].ops.quote_name
+    counter, notification = StreamCounter._meta, Notification._meta
+    user_id = quote(counter.get_field("user").column)
+    recipient_id = quote(notification.get_field("recipient").column)
+    return (
+        f"SELECT c.{quote(counter.get_field('last_seq').column)},"
+        f" c.{quote(counter.get_field('pruned_through').column)},"
+        f" (SELECT COUNT(*) FROM {quote(notification.db_table)} n"
+        f"  WHERE n.{recipient_id} = c.{user_id}"
+        f"  AND n.{quote(notification.get_field('read_at').column)} IS NULL)"
+        f" FROM {quote(counter.db_table)} c WHERE c.{user_id} = %s"
     )
 
 
