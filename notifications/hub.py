@@ -34,6 +34,8 @@ STATE_CHANGED = "notifications.hub.changed"
 HEAD = "notifications.hub.head"  # {"seq": int}
 # The message a stream finds when its connection slot could not be renewed.
 SLOT_LOST = "notifications.hub.slot_lost"
+# The sweep leaves notifications this young to their doorbells.
+SWEEP_GRACE = timedelta(seconds=1)
 # A stream further behind than this has its inbox marked overflowed and reads the database.
 INBOX_SIZE = 1000
 
@@ -177,10 +179,13 @@ class Hub:
         failed; a stream's inbox overflowed elsewhere): the sweep bounds that delay to a
         heartbeat or two, without any per-stream polling. Each window overlaps the last, so a
         transaction that commits late is still seen; streams ignore heads they have sent.
+        The newest second is left to the doorbells still on their way: a head that overtook
+        its doorbell would send every stream of a broadcast to the database.
         """
-        since = timezone.now() - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
+        until = timezone.now() - SWEEP_GRACE
+        since = until - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
         try:
-            heads = await database(selectors.recent_heads, since=since)
+            heads = await database(selectors.recent_heads, since=since, until=until)
         except Exception:
             logger.warning("The sweep for lost doorbells failed.", exc_info=True)
             return

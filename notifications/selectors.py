@@ -125,10 +125,10 @@ def active_members(group: Group) -> QuerySet[Any]:
     return active_users().filter(groups=group)
 
 
-def recent_heads(*, since: datetime) -> list[tuple[int, int]]:
-    """Return ``(user_id, highest seq)`` for users notified since ``since``."""
+def recent_heads(*, since: datetime, until: datetime) -> list[tuple[int, int]]:
+    """Return ``(user_id, highest seq)`` for users notified between ``since`` and ``until``."""
     return list(
-        Notification.objects.filter(created_at__gte=since)
+        Notification.objects.filter(created_at__gte=since, created_at__lt=until)
         .values("recipient_id")
         .annotate(head=Max("seq"))
         .values_list("recipient_id", "head")
