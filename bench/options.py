@@ -12,6 +12,8 @@ STANDARD = ("broadcast", "rate", "burst")
 STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5}
 USER_PREFIX = "bench-"
 LAYERS = ("core", "core-timeout", "pubsub")
+# The ASGI server of the run: the project's (daphne), or uvicorn to compare with.
+SERVERS = ("daphne", "uvicorn")
 # What the streams connect to: the product's stream, or a floor to compare it with.
 ENDPOINTS = {
     "stream": ("project.asgi:application", "/api/events/"),
@@ -46,6 +48,7 @@ class Options:
     profile: bool = False
     layer: str = "core"
     endpoint: str = "stream"
+    server: str = "daphne"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def streams_for(self, scenario: str) -> int:
@@ -161,6 +164,12 @@ def parse(argv: list[str] | None = None) -> Options:
         "idle scenario only",
     )
     parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="daphne",
+        help="serve with daphne (python -m notifications.serve), or uvicorn to compare with",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample each daphne with py-spy; collapsed stacks are written next to the logs",
@@ -207,5 +216,6 @@ def parse(argv: list[str] | None = None) -> Options:
         profile=args.profile,
         layer=args.layer,
         endpoint=args.endpoint,
+        server=args.server,
         extra_env=extra,
     )

@@ -69,6 +69,7 @@ def servers(run: Run, count: int, tag: str) -> Iterator[list[Server]]:
                 run.options.env(f"server-{port}"),
                 run.logs / f"{tag}-{port}.log",
                 app=run.options.application,
+                kind=run.options.server,
             )
             started.append(server)
             server.start()

@@ -1,4 +1,4 @@
-"""daphne processes serving the project, each with a raised open-files limit."""
+"""Server processes (daphne, or uvicorn to compare with), each with a raised open-files limit."""
 
 from __future__ import annotations
 
@@ -31,13 +31,19 @@ def _py_spy() -> str:
 
 
 class Server:
-    """One ``python -m notifications.serve`` process on a loopback port."""
+    """One ``python -m notifications.serve`` (or uvicorn) process on a loopback port."""
 
     def __init__(
-        self, port: int, env: dict[str, str], log: Path, app: str = "project.asgi:application"
+        self,
+        port: int,
+        env: dict[str, str],
+        log: Path,
+        app: str = "project.asgi:application",
+        kind: str = "daphne",
     ) -> None:
         self.port = port
         self.app = app
+        self.kind = kind
         self.env = env
         self.log_path = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -55,11 +61,7 @@ class Server:
     def start(self, timeout: float = 60) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable, "-m", "notifications.serve", "-v", "1",
-                    "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024",
-                    self.app,
-                ],
+                self.command(),
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=_raise_limit, start_new_session=True,
             )  # fmt: skip
@@ -71,12 +73,24 @@ class Server:
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"daphne on port {self.port} did not start:\n{self.tail()}"
+                        f"{self.kind} on port {self.port} did not start:\n{self.tail()}"
                     ) from None
                 time.sleep(0.1)
 
+    def command(self) -> list[str]:
+        if self.kind == "uvicorn":
+            # Its access log is off: it would print stream tokens (see notifications.serve).
+            return [
+                sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
+                "--backlog", "1024", "--no-access-log", "--lifespan", "off", self.app,
+            ]  # fmt: skip
+        return [
+            sys.executable, "-m", "notifications.serve", "-v", "1",
+            "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024", self.app,
+        ]  # fmt: skip
+
     def profile(self, path: Path) -> None:
-        """Sample daphne's stacks with py-spy (collapsed format) until :meth:`stop`."""
+        """Sample the server's stacks with py-spy (collapsed format) until :meth:`stop`."""
         self.profiler = subprocess.Popen(
             [_py_spy(), "record", "--pid", str(self.pid), "--rate", "250", "--gil", "--nonblocking",
              "--format", "raw", "--output", str(path)],
@@ -96,7 +110,7 @@ class Server:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        """Stop daphne (and its profiler): SIGTERM, then SIGKILL after a few seconds."""
+        """Stop the server (and its profiler): SIGTERM, then SIGKILL after a few seconds."""
         self.stop_profile()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
