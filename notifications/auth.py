@@ -35,7 +35,9 @@ def stream_user(request: HttpRequest) -> Any:
             raise NotAuthenticated("The Authorization header must be 'Bearer <access token>'.")
         return _token_user(raw.strip(), (AccessToken,))
     if query_token is not None:
-        return _token_user(query_token, (AccessToken, StreamTicket))
+        # Tickets first: they are what ``?token=`` is meant for, and each class tried costs
+        # a signature check.
+        return _token_user(query_token, (StreamTicket, AccessToken))
     if not hasattr(request, "session"):
         # Served without SessionMiddleware (see notifications.asgi): read the cookie here.
         engine = import_module(settings.SESSION_ENGINE)
