@@ -34,6 +34,13 @@ STATE_CHANGED = "notifications.hub.changed"
 HEAD = "notifications.hub.head"  # {"seq": int}
 # The message a stream finds when its connection slot could not be renewed.
 SLOT_LOST = "notifications.hub.slot_lost"
+# What the hub sends itself to prove the live feed works end to end.
+PROBE = "notifications.hub.probe"
+# A probe unanswered this long means the live feed is down. Generous: a process busy with a
+# broadcast reads its probe late, and a false alarm sends every stream to the database.
+PROBE_TIMEOUT = 5.0
+# The longest a stream waits for its process's first subscription.
+STARTUP_WAIT = 1.0
 # The sweep leaves notifications this young to their doorbells.
 SWEEP_GRACE = timedelta(seconds=1)
 # A stream further behind than this has its inbox marked overflowed and reads the database.
@@ -74,6 +81,10 @@ class Hub:
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        # Set once the first subscription has been proven or has failed: see wait_started().
+        self._started = asyncio.Event()
+        if self.layer is None:
+            self._started.set()
 
     @property
     def live(self) -> bool:
@@ -88,6 +99,18 @@ class Hub:
         inbox = Inbox(slot)
         self.inboxes[user_id].add(inbox)
         return inbox
+
+    async def wait_started(self) -> None:
+        """Wait, at most ``STARTUP_WAIT``, for the process's first subscription.
+
+        Only a process's first streams ever wait. Without this, a stream that opened as the
+        process started could miss a message published just after its ``connected``; a
+        notification would be caught up later, but not a revocation.
+        """
+        if not self._started.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STARTUP_WAIT):
+                    await self._started.wait()
 
     def unregister(self, user_id: int, inbox: Inbox) -> None:
         inboxes = self.inboxes.get(user_id)
@@ -105,49 +128,75 @@ class Hub:
     async def _run(self) -> None:
         """Keep the subscription up and read it, with one receive that is never cancelled.
 
-        Cancelling a pending channel-layer receive can drop buffered messages, so the loop
-        waits on the same receive across heartbeats. It renews its group membership every
-        heartbeat, busy or idle: the layer expires members after ``group_expiry``, which is
-        how a process that died without leaving stops costing every publish.
+        Cancelling a pending channel-layer receive can drop buffered messages (and makes the
+        pub/sub layer unsubscribe), so the loop waits on the same receive across timeouts.
+        Every ``POLL_SECONDS`` it sends itself a probe through the layer: a layer that
+        reconnects quietly (the pub/sub layer logs and retries on its own) would otherwise
+        look live while doorbells are lost. The feed counts as live from the first probe that
+        comes back until one goes unanswered for ``PROBE_TIMEOUT``, or a layer call fails.
+        It also renews its group membership every heartbeat: a layer that expires members
+        (the core layer's ``group_expiry``) must not drop a live process.
         """
         loop = asyncio.get_running_loop()
         channel: str | None = None
         receiving: asyncio.Future[dict[str, Any]] | None = None
-        renew_at = 0.0
+        renew_at = probe_at = 0.0
+        unanswered_since: float | None = None
         try:
             while True:
                 try:
-                    if not self.subscribed or loop.time() >= renew_at:
-                        channel = channel or await self.layer.new_channel()
+                    now = loop.time()
+                    if channel is None:
+                        channel = await self.layer.new_channel()
+                    if now >= renew_at:
                         await self.layer.group_add(publish.STREAMS_GROUP, channel)
-                        renew_at = loop.time() + conf.HEARTBEAT_SECONDS
-                        self._set_subscribed(True)
+                        renew_at = now + conf.HEARTBEAT_SECONDS
+                    if unanswered_since is not None and now - unanswered_since > PROBE_TIMEOUT:
+                        raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
+                    if now >= probe_at:
+                        await self.layer.send(channel, {"type": PROBE})
+                        probe_at = now + conf.POLL_SECONDS
+                        if unanswered_since is None:
+                            unanswered_since = now
                     receiving = receiving or asyncio.ensure_future(self.layer.receive(channel))
-                    wait = max(renew_at - loop.time(), 0)
+                    wait = max(min(renew_at, probe_at) - loop.time(), 0)
                     done, _ = await asyncio.wait({receiving}, timeout=wait)
                     if done:
                         message, receiving = receiving.result(), None
-                        self.dispatch(message)
+                        if message.get("type") == PROBE:
+                            unanswered_since = None
+                            self._set_subscribed(True)
+                            self._started.set()
+                        else:
+                            self.dispatch(message)
                 except Exception as e:
-                    receiving = None
-                    if not self._outage_reported:
-                        self._outage_reported = True
-                        logger.warning(
-                            "Channel layer unavailable (%r): streams catch up from the database "
-                            "every %.1fs until it is back.",
-                            e,
-                            conf.POLL_SECONDS,
-                        )
-                        metrics.demotions.inc()
-                    self._set_subscribed(False)
+                    if receiving is not None and receiving.done():
+                        receiving = None  # it failed; one still pending is kept, not cancelled
+                    unanswered_since = None
+                    renew_at = probe_at = 0.0
+                    self._report_outage(e)
                     await asyncio.sleep(conf.POLL_SECONDS)
         finally:
             if receiving is not None:
                 receiving.cancel()
             if channel is not None and self.subscribed:
                 with contextlib.suppress(Exception):
-                    await self.layer.group_discard(publish.STREAMS_GROUP, channel)
+                    async with asyncio.timeout(2):
+                        await self.layer.group_discard(publish.STREAMS_GROUP, channel)
             self._set_subscribed(False)
+
+    def _report_outage(self, error: Exception) -> None:
+        self._started.set()
+        if not self._outage_reported:
+            self._outage_reported = True
+            logger.warning(
+                "Channel layer unavailable (%r): streams catch up from the database "
+                "every %.1fs until it is back.",
+                error,
+                conf.POLL_SECONDS,
+            )
+            metrics.demotions.inc()
+        self._set_subscribed(False)
 
     async def _beat(self) -> None:
         """Every heartbeat, do for all of the process's streams at once what each would

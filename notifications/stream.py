@@ -60,6 +60,7 @@ class Stream:
             yield sse.retry(conf.RETRY_MILLISECONDS)
             # Subscribe before reading the database, so nothing falls between the two.
             self.inbox = self.hub.register(self.user_id, self.slot)
+            await self.hub.wait_started()
             self.generation = self.hub.generation
             start = await database(
                 selectors.stream_start,

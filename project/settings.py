@@ -109,23 +109,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 def channel_layers(redis_url: str | None, prefix: str = "asgi") -> dict[str, Any]:
-    """Return ``CHANNEL_LAYERS``: channels-redis with a URL, else the in-memory layer."""
+    """Return ``CHANNEL_LAYERS``: channels-redis with a URL, else the in-memory layer.
+
+    The pub/sub layer: each server process's hub is one subscriber, and a publish is one
+    ``PUBLISH``. The core layer costs four Redis round trips per message received, which
+    capped a process near 300 notifications/s (docs/PERFORMANCE.md). Pub/sub keeps nothing
+    for a subscriber that is away; the stream does not need it to, since the database is
+    the log and the hub notices a dead feed (see ``notifications.hub``).
+    """
     if not redis_url:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py's default 5 s socket timeout equals the layer's blocking receive
-                # (BZPOPMIN, 5 s): an idle receive would fail every few seconds.
-                "hosts": [{"address": redis_url, "socket_timeout": 15}],
-                "prefix": prefix,
-                # One buffer per process holds every stream's pending messages.
-                "capacity": 10_000,
-                # Hubs renew their membership every heartbeat; a dead process's channel is
-                # dropped after this, instead of after a day of publishes written to it.
-                "group_expiry": 300,
-            },
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": prefix},
         }
     }
 

@@ -18,6 +18,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from notifications import services
+from project.settings import channel_layers
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import Server, server, start_server  # noqa: F401
 
@@ -110,15 +111,9 @@ def publish_to(settings: Any) -> Callable[[Server], Callable[..., Awaitable[Any]
     """
 
     def bind(site: Server) -> Callable[..., Awaitable[Any]]:
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {
-                    "hosts": [site.env["REDIS_URL"]],
-                    "prefix": site.env.get("CHANNELS_PREFIX", "asgi"),
-                },
-            }
-        }
+        settings.CHANNEL_LAYERS = channel_layers(
+            site.env["REDIS_URL"], site.env.get("CHANNELS_PREFIX", "asgi")
+        )
         return sync_to_async(services.notify)
 
     return bind

@@ -16,6 +16,7 @@ from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
+from project.settings import channel_layers
 from tests.conftest import RedisServer
 from tests.e2e.conftest import Server, client
 from tests.e2e.listener import Listener
@@ -79,12 +80,7 @@ async def test_redis_restart_loses_nothing_and_duplicates_nothing(
     redis = redis_server_factory()
     server = start_server(REDIS_URL=redis.url)
     # This process publishes through the same Redis as the server.
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis.url]},
-        }
-    }
+    settings.CHANNEL_LAYERS = channel_layers(redis.url)
     notify = sync_to_async(services.notify)
     async with client(server) as http:
         listeners = [Listener(http, headers=bearer(user)) for _ in range(3)]

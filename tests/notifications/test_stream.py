@@ -15,6 +15,7 @@ from notifications.hub import hub
 from notifications.limits import slots
 from notifications.tickets import StreamTicket
 from project.asgi import application
+from project.settings import channel_layers
 from tests.conftest import free_port
 from tests.sse_client import AsgiStream
 
@@ -323,13 +324,8 @@ async def test_channel_layer_down_streams_read_the_database(
     user: Any, settings: Any, configure: Any, caplog: Any
 ) -> None:
     configure(POLL_SECONDS=0.2)
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # Nothing listens there: every channel-layer call fails.
-            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
-        }
-    }
+    # The project's layer, on a port nothing listens on: every channel-layer call fails.
+    settings.CHANNEL_LAYERS = channel_layers(f"redis://127.0.0.1:{free_port()}/0")
     stream = await connected(user)
     await notify(user, kind="info", title="rung while Redis is down")
     event = await stream.next_event()
@@ -343,7 +339,6 @@ async def test_channel_layer_down_streams_read_the_database(
 @pytest.fixture
 def redis_layer(settings: Any, redis_url: str) -> None:
     """Use the project's own Redis channel-layer configuration, on this run's Redis."""
-    from project.settings import channel_layers
     from tests.conftest import CHANNELS_PREFIX
 
     settings.CHANNEL_LAYERS = channel_layers(redis_url, CHANNELS_PREFIX)
