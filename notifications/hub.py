@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 from datetime import timedelta
 from typing import Any
 
@@ -60,6 +60,32 @@ class Inbox(asyncio.Queue[dict[str, Any]]):
             self.put_nowait(message)
         except asyncio.QueueFull:
             self.overflowed = True
+
+
+class _Probes:
+    """The hub's probes in flight, oldest first, as ``(number, loop time sent)``."""
+
+    def __init__(self) -> None:
+        self.in_flight: deque[tuple[int, float]] = deque()
+        self.count = 0
+
+    def send(self, now: float) -> dict[str, Any]:
+        self.count += 1
+        self.in_flight.append((self.count, now))
+        return {"type": PROBE, "n": self.count}
+
+    def answered(self, n: int) -> bool:
+        """Forget probes up to ``n``; tell whether one sent before ``n`` never came back."""
+        lost = False
+        while self.in_flight and self.in_flight[0][0] <= n:
+            lost |= self.in_flight.popleft()[0] < n
+        return lost
+
+    def overdue(self, now: float) -> bool:
+        return bool(self.in_flight) and now - self.in_flight[0][1] > PROBE_TIMEOUT
+
+    def forget(self) -> None:
+        self.in_flight.clear()
 
 
 class Hub:
@@ -134,6 +160,8 @@ class Hub:
         reconnects quietly (the pub/sub layer logs and retries on its own) would otherwise
         look live while doorbells are lost. The feed counts as live from the first probe that
         comes back until one goes unanswered for ``PROBE_TIMEOUT``, or a layer call fails.
+        A probe that comes back after a later one was lost shows that the feed dropped
+        messages in a blip too short for that (a reconnect): every stream catches up then.
         It also renews its group membership every heartbeat: a layer that expires members
         (the core layer's ``group_expiry``) must not drop a live process.
         """
@@ -141,7 +169,7 @@ class Hub:
         channel: str | None = None
         receiving: asyncio.Future[dict[str, Any]] | None = None
         renew_at = probe_at = 0.0
-        unanswered_since: float | None = None
+        probes = _Probes()
         try:
             while True:
                 try:
@@ -151,20 +179,20 @@ class Hub:
                     if now >= renew_at:
                         await self.layer.group_add(publish.STREAMS_GROUP, channel)
                         renew_at = now + conf.HEARTBEAT_SECONDS
-                    if unanswered_since is not None and now - unanswered_since > PROBE_TIMEOUT:
+                    if probes.overdue(now):
                         raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
                     if now >= probe_at:
-                        await self.layer.send(channel, {"type": PROBE})
+                        await self.layer.send(channel, probes.send(now))
                         probe_at = now + conf.POLL_SECONDS
-                        if unanswered_since is None:
-                            unanswered_since = now
                     receiving = receiving or asyncio.ensure_future(self.layer.receive(channel))
                     wait = max(min(renew_at, probe_at) - loop.time(), 0)
                     done, _ = await asyncio.wait({receiving}, timeout=wait)
                     if done:
                         message, receiving = receiving.result(), None
                         if message.get("type") == PROBE:
-                            unanswered_since = None
+                            if probes.answered(message["n"]) and self.subscribed:
+                                logger.warning("The live feed dropped messages: streams catch up.")
+                                self._wake_all()
                             self._set_subscribed(True)
                             self._started.set()
                         else:
@@ -172,7 +200,7 @@ class Hub:
                 except Exception as e:
                     if receiving is not None and receiving.done():
                         receiving = None  # it failed; one still pending is kept, not cancelled
-                    unanswered_since = None
+                    probes.forget()
                     renew_at = probe_at = 0.0
                     self._report_outage(e)
                     await asyncio.sleep(conf.POLL_SECONDS)
@@ -250,6 +278,10 @@ class Hub:
             logger.info("Channel layer is back: streams are live again.")
         self.subscribed = subscribed
         metrics.layer_live.value = int(self.live)
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Tell every stream that doorbells may have been lost: each catches up once."""
         self.generation += 1
         wake_up = {"type": STATE_CHANGED}
         for inboxes in self.inboxes.values():

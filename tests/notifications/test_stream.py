@@ -366,6 +366,34 @@ async def test_idle_hub_stays_subscribed_on_redis(
     await stream.close()
 
 
+async def test_a_blip_in_the_feed_is_noticed_and_caught_up(
+    user: Any, redis_layer: None, configure: Any, caplog: Any
+) -> None:
+    from channels.layers import get_channel_layer
+
+    # Frequent probes; the heartbeat (and so the sweep) is far beyond the test's wait.
+    configure(POLL_SECONDS=0.2, HEARTBEAT_SECONDS=60)
+    stream = await connected(user)
+    await until_live()
+    # A blip shorter than the probe timeout, as when the pub/sub layer reconnects on its
+    # own: everything sent meanwhile vanishes, and no layer call fails.
+    layer = get_channel_layer()
+    send, group_send = layer.send, layer.group_send
+    layer.send = layer.group_send = _vanish
+    await notify(user, kind="info", title="rung during the blip")
+    await asyncio.sleep(0.5)
+    layer.send, layer.group_send = send, group_send
+    event = await stream.next_event(timeout=5)
+    assert event.json()["title"] == "rung during the blip"
+    assert "dropped messages" in caplog.text
+    assert hub().live
+    await stream.close()
+
+
+async def _vanish(*args: Any) -> None:
+    pass
+
+
 async def test_lost_doorbell_is_found_by_the_sweep(
     user: Any, redis_layer: None, configure: Any
 ) -> None:
