@@ -14,6 +14,7 @@ stream handler runs without one; the stream's database reads use the small share
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from django.core.handlers.asgi import ASGIHandler
@@ -49,3 +50,17 @@ def with_lean_stream(application: ASGIApp, *, path: str = "/api/events/") -> ASG
             await application(scope, receive, send)
 
     return app
+
+
+def tune_garbage_collector() -> None:
+    """Keep Python's cycle collector from stalling a process that holds thousands of streams.
+
+    Every open stream keeps a few hundred objects alive, and a full collection walks all of
+    them: at 6,000 streams, the collections set off by the allocations of one broadcast took
+    more CPU than delivering it (0.9 of 1.6 s). Call it once, after the application is
+    loaded: what exists then (modules, settings, URL patterns) is moved out of the
+    collector's sight for good, and collections become rarer. Memory is still freed as soon
+    as nothing refers to it; only cycles wait longer.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

@@ -14,6 +14,7 @@ django_application = get_asgi_application()
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from notifications.asgi import with_lean_stream  # noqa: E402
+from notifications.asgi import tune_garbage_collector, with_lean_stream  # noqa: E402
 
 application = ASGIStaticFilesHandler(with_lean_stream(django_application))
+tune_garbage_collector()

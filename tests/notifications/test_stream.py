@@ -445,3 +445,11 @@ async def test_heartbeat_renews_slots_and_a_lost_slot_ends_the_stream(
         while not stream.finished:
             await stream.read_chunk()
     await stream.close()
+
+
+def test_the_site_keeps_the_garbage_collector_off_its_streams() -> None:
+    import gc
+
+    # project.asgi (imported above) calls notifications.asgi.tune_garbage_collector().
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] >= 50_000
