@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from notifications import publish
+from notifications import publish, store
 from notifications.models import Notification, StreamCounter
 from notifications.payloads import notification_payload
 from notifications.selectors import unread_count
@@ -60,16 +60,19 @@ def notify(
     data = {} if data is None else data
     _validate(kind=kind, title=title, url=url, data=data, dedupe_key=dedupe_key)
     user_ids = sorted(set(_recipient_ids(recipients)))
+    write = store.with_postgresql if connection.vendor == "postgresql" else store.with_orm
+    created_at = timezone.now()
     stored: list[Notification] = []
     with transaction.atomic():
         for start in range(0, len(user_ids), _BATCH):
-            stored += _store(
+            stored += write(
                 user_ids[start : start + _BATCH],
                 kind=kind,
                 title=title,
                 body=body,
                 url=url,
                 data=data,
+                created_at=created_at,
                 dedupe_key=dedupe_key,
             )
         _publish_on_commit([(n.recipient_id, _live_message(n)) for n in stored])
@@ -103,57 +106,6 @@ def _recipient_ids(recipients: Recipients) -> Iterable[int]:
     if isinstance(recipients, QuerySet):
         return recipients.values_list("pk", flat=True)
     return [user.pk for user in recipients]
-
-
-def _store(
-    user_ids: Sequence[int],
-    *,
-    kind: str,
-    title: str,
-    body: str,
-    url: str,
-    data: dict[str, Any],
-    dedupe_key: str | None,
-) -> list[Notification]:
-    StreamCounter.objects.bulk_create(
-        [StreamCounter(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
-    )
-    # Lock in user order, so concurrent bulk calls cannot deadlock; the locks are held until
-    # commit, which is what makes seq order equal commit order.
-    last_seq = dict(
-        StreamCounter.objects.select_for_update()
-        .filter(user_id__in=user_ids)
-        .order_by("user_id")
-        .values_list("user_id", "last_seq")
-    )
-    if dedupe_key is not None:
-        # Checked under the lock: a concurrent call with the same key waits and sees our row.
-        already = set(
-            Notification.objects.filter(
-                recipient_id__in=user_ids, dedupe_key=dedupe_key
-            ).values_list("recipient_id", flat=True)
-        )
-        user_ids = [user_id for user_id in user_ids if user_id not in already]
-        if not user_ids:
-            return []
-    StreamCounter.objects.filter(user_id__in=user_ids).update(last_seq=F("last_seq") + 1)
-    now = timezone.now()
-    return Notification.objects.bulk_create(
-        [
-            Notification(
-                recipient_id=user_id,
-                seq=last_seq[user_id] + 1,
-                kind=kind,
-                title=title,
-                body=body,
-                url=url,
-                data=data,
-                created_at=now,
-                dedupe_key=dedupe_key,
-            )
-            for user_id in user_ids
-        ]
-    )
 
 
 def _live_message(notification: Notification) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications import publish
@@ -33,6 +35,11 @@ from tests.layer import Listener, listening
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 User = get_user_model()
+
+racing = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: SQLite serialises every writer, so there is no race to lose",
+)
 
 
 def seqs(user: Any) -> list[int]:
@@ -143,6 +150,53 @@ def test_thousands_of_recipients_are_stored_in_bulk(
     assert len(stored) == 1200
     assert set(Notification.objects.values_list("seq", flat=True)) == {1}
     assert {user_id for user_id, _ in published} == {user.pk for user in users}
+
+
+def test_a_first_time_recipient_gets_a_counter_and_a_pruned_one_keeps_its_mark(user, other_user):
+    StreamCounter.objects.create(user=user, last_seq=7, pruned_through=5)
+
+    stored = send([user, other_user])
+
+    assert {n.recipient_id: n.seq for n in stored} == {user.pk: 8, other_user.pk: 1}
+    assert set(StreamCounter.objects.values_list("user_id", "last_seq", "pruned_through")) == {
+        (user.pk, 8, 5),
+        (other_user.pk, 1, 0),
+    }
+
+
+def test_a_bulk_call_across_batches_gives_each_user_their_next_seq_and_returns_the_rows(
+    published, django_capture_on_commit_callbacks
+):
+    users = User.objects.bulk_create([User(username=f"user{i:04}") for i in range(1100)])
+    send(users[::3])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = send(users, kind="order", title="Shipped", body="b", url="/o/", data={"n": 1})
+
+    expected = {user.pk: 2 if i % 3 == 0 else 1 for i, user in enumerate(users)}
+    assert {n.recipient_id: n.seq for n in stored} == expected
+    rows = Notification.objects.filter(title="Shipped").in_bulk()
+    assert {row.recipient_id: row.seq for row in rows.values()} == expected
+    assert [notification_payload(n) for n in stored] == [
+        notification_payload(rows[n.pk]) for n in stored
+    ]
+    assert [json.loads(message["json"]) for _, message in published] == [
+        notification_payload(n) for n in stored
+    ]
+
+
+def test_a_dedupe_key_across_batches_skips_only_those_who_have_it():
+    users = User.objects.bulk_create([User(username=f"user{i:04}") for i in range(1100)])
+    send(users[::3], dedupe_key="weekly-digest")
+    send(users[1::3], title="something else")
+
+    stored = send(users, dedupe_key="weekly-digest")
+
+    assert {n.recipient_id: n.seq for n in stored} == {
+        user.pk: 2 if i % 3 == 1 else 1 for i, user in enumerate(users) if i % 3
+    }
+    assert all(n.dedupe_key == "weekly-digest" for n in stored)
+    assert Notification.objects.filter(dedupe_key="weekly-digest").count() == 1100
 
 
 @pytest.mark.parametrize(
@@ -299,10 +353,7 @@ def test_a_failed_publish_is_logged_and_the_row_kept(
     assert "Publishing 1 message(s) to the channel layer failed" in caplog.text
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs PostgreSQL: SQLite serialises every writer, so there is no race to lose",
-)
+@racing
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_notifies_number_a_user_1_to_n_without_gaps_or_duplicates(user):
     threads, calls = 8, 25
@@ -333,6 +384,111 @@ def test_concurrent_notifies_number_a_user_1_to_n_without_gaps_or_duplicates(use
         Notification.objects.filter(recipient=user).order_by("seq").values_list("pk", flat=True)
     )
     assert ids == sorted(ids)
+
+
+@racing
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_bulk_calls_across_batches_number_everyone_without_gaps_or_deadlock():
+    users = User.objects.bulk_create([User(username=f"user{i:04}") for i in range(700)])
+    threads, calls = 4, 3
+    # Overlapping slices, each crossing the batch boundary at the 500th recipient.
+    slices = [users[n * 50 : len(users) - n * 50] for n in range(threads)]
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def notify_many(recipients: list[Any]) -> None:
+        try:
+            start.wait()
+            for _ in range(calls):
+                send(recipients)
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=notify_many, args=(part,)) for part in slices]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert errors == []
+    for user in (users[0], users[120], users[499], users[500], users[-1]):
+        received = calls * sum(user in part for part in slices)
+        assert seqs(user) == list(range(1, received + 1))
+        assert StreamCounter.objects.get(user=user).last_seq == received
+
+
+def wait_until_a_statement_waits_for_a_lock(seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            assert time.monotonic() < deadline, "no statement waited for a lock"
+            time.sleep(0.01)
+
+
+@racing
+@pytest.mark.django_db(transaction=True)
+def test_a_call_that_waited_for_a_concurrent_one_with_the_same_dedupe_key_skips_its_users(
+    user, other_user, make_user
+):
+    newcomer = make_user("carol")
+    first_stored, commit_first = threading.Event(), threading.Event()
+    second_stored: list[Notification] = []
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                send([user, other_user], dedupe_key="order-7-shipped")
+                first_stored.set()
+                commit_first.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            second_stored.extend(send([user, other_user, newcomer], dedupe_key="order-7-shipped"))
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            connection.close()
+
+    first_thread, second_thread = threading.Thread(target=first), threading.Thread(target=second)
+    first_thread.start()
+    assert first_stored.wait(timeout=10)
+    second_thread.start()
+    try:
+        wait_until_a_statement_waits_for_a_lock()
+    finally:
+        commit_first.set()
+        first_thread.join(timeout=30)
+        second_thread.join(timeout=30)
+
+    assert errors == []
+    assert [n.recipient_id for n in second_stored] == [newcomer.pk]
+    assert (seqs(user), seqs(other_user), seqs(newcomer)) == ([1], [1], [1])
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="counts the statements of PostgreSQL's store"
+)
+def test_each_batch_is_one_statement_or_two_with_a_dedupe_key():
+    users = User.objects.bulk_create([User(username=f"user{i:04}") for i in range(1100)])
+
+    def statements(dedupe_key: str | None) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            send(users, dedupe_key=dedupe_key)
+        return sum("SAVEPOINT" not in query["sql"] for query in captured.captured_queries)
+
+    assert statements(dedupe_key=None) == 3
+    assert statements(dedupe_key="weekly-digest") == 6
 
 
 # --- read state ----------------------------------------------------------------------------
