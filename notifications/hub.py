@@ -166,12 +166,16 @@ class Hub:
         (the core layer's ``group_expiry``) must not drop a live process.
         """
         loop = asyncio.get_running_loop()
+        current_task = asyncio.current_task()
+        assert current_task is not None
         channel: str | None = None
         receiving: asyncio.Future[dict[str, Any]] | None = None
         renew_at = probe_at = 0.0
         probes = _Probes()
         try:
-            while True:
+            # A layer call may turn a cancellation into an error of its own, or swallow it:
+            # the loop checks, so that a process (or a test's event loop) can still stop it.
+            while not current_task.cancelling():
                 try:
                     now = loop.time()
                     if channel is None:
