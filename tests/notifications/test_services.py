@@ -491,6 +491,20 @@ def test_each_batch_is_one_statement_or_two_with_a_dedupe_key():
     assert statements(dedupe_key="weekly-digest") == 6
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="counts the statements of PostgreSQL's store"
+)
+@pytest.mark.django_db(transaction=True)
+def test_one_batch_outside_a_transaction_is_one_statement_then_published(user, published):
+    with CaptureQueriesContext(connection) as captured:
+        stored = send(user)
+    # No BEGIN/COMMIT around it: the statement is its own transaction, committed when the
+    # doorbell rings.
+    assert len(captured.captured_queries) == 1
+    assert not connection.in_atomic_block
+    assert [(user_id, m["seq"]) for user_id, m in published] == [(user.pk, stored[0].seq)]
+
+
 # --- read state ----------------------------------------------------------------------------
 
 
