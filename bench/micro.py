@@ -1,6 +1,6 @@
 """Where a single ``notify()`` spends its time, measured piece by piece in this process.
 
-``python -m bench.micro [--count N] [--layer core|pubsub]`` against the bench database and
+``python -m bench.micro [--count N] [--layer pubsub|core]`` against the bench database and
 Redis (run ``python -m bench`` once first, to create them). Prints milliseconds per call:
 
 - ``notify``: the whole call, as an application makes it;
@@ -42,7 +42,7 @@ def timed(func: Callable[[], object], count: int) -> dict[str, float | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.micro")
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--layer", choices=("core", "pubsub"), default="core")
+    parser.add_argument("--layer", choices=("pubsub", "core"), default="pubsub")
     args = parser.parse_args()
     options = parse(["--layer", args.layer])
     os.environ.update(options.env("micro"))

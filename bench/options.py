@@ -11,7 +11,7 @@ SCENARIOS = ("idle", "broadcast", "rate", "burst")
 STANDARD = ("broadcast", "rate", "burst")
 STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5}
 USER_PREFIX = "bench-"
-LAYERS = ("core", "core-timeout", "pubsub")
+LAYERS = ("pubsub", "core")
 # The ASGI server of the run: the project's (daphne), or uvicorn to compare with.
 SERVERS = ("daphne", "uvicorn")
 # What the streams connect to: the product's stream, or a floor to compare it with.
@@ -46,7 +46,7 @@ class Options:
     output: str | None
     recreate_db: bool
     profile: bool = False
-    layer: str = "core"
+    layer: str = "pubsub"
     endpoint: str = "stream"
     server: str = "daphne"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -64,7 +64,7 @@ class Options:
     @property
     def settings_module(self) -> str:
         """``project.settings`` unless a comparison needs the bench's additions."""
-        if self.layer == "core" and self.endpoint == "stream":
+        if self.layer == "pubsub" and self.endpoint == "stream":
             return "project.settings"
         return "bench.settings"
 
@@ -152,9 +152,9 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--layer",
         choices=LAYERS,
-        default="core",
-        help="channel layer: the project's (channels-redis core), the same with a 30 s Redis "
-        "socket timeout (core-timeout), or channels-redis pub/sub (see bench/settings.py)",
+        default="pubsub",
+        help="channel layer: the project's (channels-redis pub/sub), or the channels-redis "
+        "core layer to compare with (see bench/settings.py)",
     )
     parser.add_argument(
         "--endpoint",
