@@ -29,6 +29,8 @@ FIGURES: list[tuple[str, str, str, Getter]] = [
      lambda r: r["broadcast"]["stored_and_committed_seconds"]),
     ("broadcast", "notify(10k) publishing s", "",
      lambda r: r["broadcast"]["publish_to_layer_seconds"]),
+    ("broadcast", "delivered to every open stream, s after the call", "<= 2",
+     lambda r: r["broadcast"]["delivered_to_all_seconds"]),
     ("broadcast", "delivered within 2 s / 20 s, of open streams", "all within 2 s",
      lambda r: f"{r['broadcast']['delivered_within_2s']} / "
      f"{r['broadcast']['delivery']['received']}, of {r['broadcast']['delivery']['streams']}"),
