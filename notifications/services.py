@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -187,7 +187,8 @@ def prune(*, older_than: timedelta, read_only: bool = False) -> int:
     """Delete notifications created more than ``older_than`` ago; return how many.
 
     Each user's counter remembers the highest pruned ``seq``, so a stream resuming from
-    before it sends ``resync`` rather than skipping the hole in silence.
+    before it sends ``resync`` rather than skipping the hole in silence. Users who lose
+    unread notifications get a ``read`` event with their new count, so open badges follow.
     """
     doomed = Notification.objects.filter(created_at__lt=timezone.now() - older_than)
     if read_only:
@@ -202,8 +203,30 @@ def prune(*, older_than: timedelta, read_only: bool = False) -> int:
         StreamCounter.objects.filter(user_id__in=doomed.values("recipient_id")).update(
             pruned_through=Greatest(F("pruned_through"), Subquery(highest))
         )
+        losing_unread = set(
+            doomed.filter(read_at__isnull=True).values_list("recipient_id", flat=True)
+        )
         deleted, _ = doomed.delete()
+        _unread_counts_changed(losing_unread)
     return deleted
+
+
+def _unread_counts_changed(user_ids: set[int]) -> None:
+    """Tell each user's streams their new unread count, read in one query for all of them."""
+    if not user_ids:
+        return
+    counts = dict(
+        Notification.objects.filter(recipient_id__in=user_ids, read_at__isnull=True)
+        .values("recipient_id")
+        .annotate(n=Count("*"))
+        .values_list("recipient_id", "n")
+    )
+    _publish_on_commit(
+        [
+            (user_id, publish.message(publish.READ, ids=[], unread_count=counts.get(user_id, 0)))
+            for user_id in sorted(user_ids)
+        ]
+    )
 
 
 def revoke_streams(user_id: int) -> None:

@@ -659,6 +659,26 @@ def test_prune_deletes_what_is_older_and_remembers_the_highest_pruned_seq(user, 
     assert pruned_through(other_user) == 1
 
 
+def test_prune_tells_users_who_lost_unread_ones_their_new_count(
+    user, other_user, published, django_capture_on_commit_callbacks
+):
+    [old_unread] = send(user)
+    send(user)  # recent: still unread after the prune
+    [old_read] = send(other_user)
+    mark_read(user=other_user, ids=[old_read.pk])
+    for notification in (old_unread, old_read):
+        age(notification, days=31)
+    published.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert prune(older_than=timedelta(days=30)) == 2
+
+    # Only the user whose unread count changed hears of it; the other lost a read one.
+    assert published == [
+        (user.pk, {"type": publish.READ, "ids": [], "unread_count": 1}),
+    ]
+
+
 def test_prune_read_only_keeps_unread_notifications_however_old(user):
     old_unread, old_read = send(user)[0], send(user)[0]
     mark_read(user=user, ids=[old_read.pk])
