@@ -12,7 +12,9 @@ class StreamCounter(models.Model):
     """The last ``seq`` handed out to a user; its row lock orders that user's notifications.
 
     ``pruned_through`` is the highest ``seq`` removed by pruning, so a client resuming from
-    before it is told it missed something instead of seeing a silent hole.
+    before it is told it missed something instead of seeing a silent hole. ``revocations``
+    counts the times the user's streams were told to close: a stream that may have missed
+    that message (the channel layer was down) sees the count change when it catches up.
     """
 
     user = models.OneToOneField(
@@ -20,6 +22,8 @@ class StreamCounter(models.Model):
     )
     last_seq = models.PositiveBigIntegerField(default=0)
     pruned_through = models.PositiveBigIntegerField(default=0)
+    # A database default too: the PostgreSQL store inserts counters with SQL of its own.
+    revocations = models.PositiveIntegerField(default=0, db_default=0)
 
     def __str__(self) -> str:
         return f"stream of user {self.user_id} at {self.last_seq}"

@@ -1,7 +1,7 @@
 """Close a user's open streams when their credentials stop being good.
 
-Logging out, changing the password and deactivation each publish a control message for the
-user, which every stream of that user on every server process obeys.
+Logging out, changing the password and deactivation each revoke the user's streams
+(``services.revoke_streams``): every stream of that user on every server process closes.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ class StreamStart:
     resume_from: int
     unread_count: int
     replay: Replay
+    revocations: int = 0
 
 
 def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> StreamStart:
@@ -63,13 +64,16 @@ def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> Stre
     alias = router.db_for_read(StreamCounter)
     with connections[alias].cursor() as cursor:
         cursor.execute(_start_sql(alias), [user_id])
-        head, pruned_through, unread = cursor.fetchone() or (0, 0, 0)
+        head, pruned_through, revocations, unread = cursor.fetchone() or (0, 0, 0, 0)
     if last_event_id is None or last_event_id >= head:
-        return StreamStart(resume_from=head, unread_count=unread, replay=Replay([]))
+        return StreamStart(
+            resume_from=head, unread_count=unread, replay=Replay([]), revocations=revocations
+        )
     return StreamStart(
         resume_from=last_event_id,
         unread_count=unread,
         replay=_replay(user_id, last_event_id, limit, pruned_through),
+        revocations=revocations,
     )
 
 
@@ -85,6 +89,7 @@ def _start_sql(alias: str) -> str:
     return (
         f"SELECT c.{quote(counter.get_field('last_seq').column)},"
         f" c.{quote(counter.get_field('pruned_through').column)},"
+        f" c.{quote(counter.get_field('revocations').column)},"
         f" (SELECT COUNT(*) FROM {quote(notification.db_table)} n"
         f"  WHERE n.{recipient_id} = c.{user_id}"
         f"  AND n.{quote(notification.get_field('read_at').column)} IS NULL)"
@@ -110,9 +115,15 @@ def after_seq(user_id: int, seq: int, *, limit: int) -> list[Notification]:
     )
 
 
-def user_is_active(user_id: int) -> bool:
-    """Tell whether ``user_id`` still exists and may use the site."""
-    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+def stream_allowed(user_id: int, revocations: int) -> bool:
+    """Tell whether a stream of ``user_id`` opened at ``revocations`` may stay open: the user
+    still exists and is active, and their streams were not revoked since."""
+    return (
+        get_user_model()
+        .objects.filter(pk=user_id, is_active=True)
+        .exclude(pk__in=StreamCounter.objects.filter(revocations__gt=revocations).values("user_id"))
+        .exists()
+    )
 
 
 def active_users() -> QuerySet[Any]:

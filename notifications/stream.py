@@ -51,6 +51,7 @@ class Stream:
         self.inbox: Inbox | None = None
         self.generation = 0
         self.last_seq = 0
+        self.revocations = 0
 
     async def frames(self) -> AsyncIterator[bytes]:
         """Yield the stream's bytes until the client leaves or the stream is closed."""
@@ -76,6 +77,7 @@ class Stream:
                     "resync", {"reason": start.replay.reason, "missed": start.replay.missed}
                 )
             self.last_seq = start.resume_from
+            self.revocations = start.revocations
             for notification in start.replay.notifications:
                 yield _frame(notification)
                 self.last_seq = notification.seq
@@ -138,10 +140,18 @@ class Stream:
             raise Closed("evicted by a newer stream over the limit")
 
     async def _fill_gap(self) -> AsyncIterator[bytes]:
-        """Catch up where the live feed may have lost doorbells, and count it."""
+        """Catch up where the live feed may have lost messages, and count it.
+
+        A lost message may have been a revocation: that is checked first.
+        """
         metrics.gaps_filled.inc()
+        await self._check_allowed()
         async for frame in self._catch_up():
             yield frame
+
+    async def _check_allowed(self) -> None:
+        if not await database(selectors.stream_allowed, self.user_id, self.revocations):
+            raise Closed("revoked, or the account is no longer active")
 
     async def _catch_up(self) -> AsyncIterator[bytes]:
         """Send every stored notification after ``last_seq``, a page at a time."""
@@ -157,8 +167,7 @@ class Stream:
 
     async def _poll(self) -> AsyncIterator[bytes]:
         """Read the database in place of a live feed that cannot be trusted."""
-        if not await database(selectors.user_is_active, self.user_id):
-            raise Closed("the account is no longer active")
+        await self._check_allowed()
         async for frame in self._catch_up():
             yield frame
 

@@ -28,6 +28,7 @@ from notifications.services import (
     mark_unread,
     notify,
     prune,
+    revoke_streams,
 )
 from tests.conftest import free_port
 from tests.layer import Listener, listening
@@ -503,6 +504,19 @@ def test_one_batch_outside_a_transaction_is_one_statement_then_published(user, p
     assert len(captured.captured_queries) == 1
     assert not connection.in_atomic_block
     assert [(user_id, m["seq"]) for user_id, m in published] == [(user.pk, stored[0].seq)]
+
+
+def test_revoking_streams_is_counted_in_the_database_and_published(
+    user, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke_streams(user.pk)  # a user never notified: their counter is created
+        revoke_streams(user.pk)
+
+    assert StreamCounter.objects.get(user=user).revocations == 2
+    assert published == [(user.pk, {"type": publish.REVOKE})] * 2
+    send(user)  # the store leaves the count alone
+    assert StreamCounter.objects.get(user=user).revocations == 2
 
 
 # --- read state ----------------------------------------------------------------------------

@@ -390,6 +390,41 @@ async def test_a_blip_in_the_feed_is_noticed_and_caught_up(
     await stream.close()
 
 
+async def test_a_revocation_lost_in_a_blip_still_ends_the_stream(
+    user: Any, redis_layer: None, configure: Any
+) -> None:
+    from channels.layers import get_channel_layer
+
+    configure(POLL_SECONDS=0.2, HEARTBEAT_SECONDS=60)
+    stream = await connected(user)
+    await until_live()
+    layer = get_channel_layer()
+    send, group_send = layer.send, layer.group_send
+    layer.send = layer.group_send = _vanish
+    # Say, logging out elsewhere while the feed reconnects: the message is lost...
+    await sync_to_async(services.revoke_streams)(user.pk)
+    await asyncio.sleep(0.5)
+    layer.send, layer.group_send = send, group_send
+    # ...but it was counted in the database, which the stream checks when it catches up.
+    async with asyncio.timeout(5):
+        while not stream.finished:
+            await stream.read_chunk()
+    await stream.close()
+
+
+async def test_a_revocation_while_the_layer_is_down_ends_the_stream(
+    user: Any, settings: Any, configure: Any
+) -> None:
+    configure(POLL_SECONDS=0.2)
+    settings.CHANNEL_LAYERS = channel_layers(f"redis://127.0.0.1:{free_port()}/0")
+    stream = await connected(user)
+    await sync_to_async(services.revoke_streams)(user.pk)  # its message cannot be sent
+    async with asyncio.timeout(5):
+        while not stream.finished:
+            await stream.read_chunk()
+    await stream.close()
+
+
 async def _vanish(*args: Any) -> None:
     pass
 
