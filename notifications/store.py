@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,17 +25,20 @@ from django.db.models import F
 from notifications.models import Notification, StreamCounter
 
 
-def with_orm(
-    user_ids: Sequence[int],
-    *,
-    kind: str,
-    title: str,
-    body: str,
-    url: str,
-    data: dict[str, Any],
-    created_at: datetime,
-    dedupe_key: str | None,
-) -> list[Notification]:
+@dataclass(frozen=True)
+class Content:
+    """What every row stored by one ``notify()`` call shares (the model's field names)."""
+
+    kind: str
+    title: str
+    body: str
+    url: str
+    data: dict[str, Any]
+    created_at: datetime
+    dedupe_key: str | None
+
+
+def with_orm(user_ids: Sequence[int], content: Content) -> list[Notification]:
     """Store the batch with the ORM: a handful of statements, one instance per row."""
     StreamCounter.objects.bulk_create(
         [StreamCounter(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
@@ -46,11 +50,11 @@ def with_orm(
         .order_by("user_id")
         .values_list("user_id", "last_seq")
     )
-    if dedupe_key is not None:
+    if content.dedupe_key is not None:
         # Checked under the lock: a concurrent call with the same key waits and sees our row.
         already = set(
             Notification.objects.filter(
-                recipient_id__in=user_ids, dedupe_key=dedupe_key
+                recipient_id__in=user_ids, dedupe_key=content.dedupe_key
             ).values_list("recipient_id", flat=True)
         )
         user_ids = [user_id for user_id in user_ids if user_id not in already]
@@ -59,33 +63,13 @@ def with_orm(
     StreamCounter.objects.filter(user_id__in=user_ids).update(last_seq=F("last_seq") + 1)
     return Notification.objects.bulk_create(
         [
-            Notification(
-                recipient_id=user_id,
-                seq=last_seq[user_id] + 1,
-                kind=kind,
-                title=title,
-                body=body,
-                url=url,
-                data=data,
-                created_at=created_at,
-                dedupe_key=dedupe_key,
-            )
+            Notification(recipient_id=user_id, seq=last_seq[user_id] + 1, **vars(content))
             for user_id in user_ids
         ]
     )
 
 
-def with_postgresql(
-    user_ids: Sequence[int],
-    *,
-    kind: str,
-    title: str,
-    body: str,
-    url: str,
-    data: dict[str, Any],
-    created_at: datetime,
-    dedupe_key: str | None,
-) -> list[Notification]:
+def with_postgresql(user_ids: Sequence[int], content: Content) -> list[Notification]:
     """Store the batch with one statement that numbers and inserts every row.
 
     The statement upserts the counters in user order, which takes each lock in that order,
@@ -99,20 +83,11 @@ def with_postgresql(
     started, so a check inside the locking statement would miss the row of a concurrent call
     it had waited for, and the insert would fail on the unique constraint.
     """
-    shared = {
-        "kind": kind,
-        "title": title,
-        "body": body,
-        "url": url,
-        "data": data,
-        "created_at": created_at,
-        "read_at": None,
-        "dedupe_key": dedupe_key,
-    }
-    params = {**shared, "users": list(user_ids), "data": json.dumps(data)}
+    shared = {**vars(content), "read_at": None}
+    params = {**shared, "users": list(user_ids), "data": json.dumps(content.data)}
     sql = _sql()
     with connection.cursor() as cursor:
-        if dedupe_key is None:
+        if content.dedupe_key is None:
             cursor.execute(sql["insert"], params)
         else:
             cursor.execute(sql["lock"], params)

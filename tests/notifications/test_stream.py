@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -369,20 +371,12 @@ async def test_idle_hub_stays_subscribed_on_redis(
 async def test_a_blip_in_the_feed_is_noticed_and_caught_up(
     user: Any, redis_layer: None, configure: Any, caplog: Any
 ) -> None:
-    from channels.layers import get_channel_layer
-
     # Frequent probes; the heartbeat (and so the sweep) is far beyond the test's wait.
     configure(POLL_SECONDS=0.2, HEARTBEAT_SECONDS=60)
     stream = await connected(user)
     await until_live()
-    # A blip shorter than the probe timeout, as when the pub/sub layer reconnects on its
-    # own: everything sent meanwhile vanishes, and no layer call fails.
-    layer = get_channel_layer()
-    send, group_send = layer.send, layer.group_send
-    layer.send = layer.group_send = _vanish
-    await notify(user, kind="info", title="rung during the blip")
-    await asyncio.sleep(0.5)
-    layer.send, layer.group_send = send, group_send
+    async with blip():
+        await notify(user, kind="info", title="rung during the blip")
     event = await stream.next_event(timeout=5)
     assert event.json()["title"] == "rung during the blip"
     assert "dropped messages" in caplog.text
@@ -393,18 +387,12 @@ async def test_a_blip_in_the_feed_is_noticed_and_caught_up(
 async def test_a_revocation_lost_in_a_blip_still_ends_the_stream(
     user: Any, redis_layer: None, configure: Any
 ) -> None:
-    from channels.layers import get_channel_layer
-
     configure(POLL_SECONDS=0.2, HEARTBEAT_SECONDS=60)
     stream = await connected(user)
     await until_live()
-    layer = get_channel_layer()
-    send, group_send = layer.send, layer.group_send
-    layer.send = layer.group_send = _vanish
-    # Say, logging out elsewhere while the feed reconnects: the message is lost...
-    await sync_to_async(services.revoke_streams)(user.pk)
-    await asyncio.sleep(0.5)
-    layer.send, layer.group_send = send, group_send
+    async with blip():
+        # Say, logging out elsewhere while the feed reconnects: the message is lost...
+        await sync_to_async(services.revoke_streams)(user.pk)
     # ...but it was counted in the database, which the stream checks when it catches up.
     async with asyncio.timeout(5):
         while not stream.finished:
@@ -423,6 +411,22 @@ async def test_a_revocation_while_the_layer_is_down_ends_the_stream(
         while not stream.finished:
             await stream.read_chunk()
     await stream.close()
+
+
+@contextlib.asynccontextmanager
+async def blip(seconds: float = 0.5) -> AsyncIterator[None]:
+    """A blip of the live feed, shorter than the probe timeout, as when the pub/sub layer
+    reconnects on its own: for ``seconds``, everything sent vanishes and no call fails."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    send, group_send = layer.send, layer.group_send
+    layer.send = layer.group_send = _vanish
+    try:
+        yield
+        await asyncio.sleep(seconds)
+    finally:
+        layer.send, layer.group_send = send, group_send
 
 
 async def _vanish(*args: Any) -> None:
