@@ -110,7 +110,8 @@ class Stream:
                     sent_since_heartbeat = True
                     yield frame
             elif not self.hub.live:
-                async for frame in self._poll():
+                # Read the database in place of a live feed that cannot be trusted.
+                async for frame in self._catch_up():
                     sent_since_heartbeat = True
                     yield frame
             if loop.time() >= heartbeat_at:
@@ -140,36 +141,31 @@ class Stream:
             raise Closed("evicted by a newer stream over the limit")
 
     async def _fill_gap(self) -> AsyncIterator[bytes]:
-        """Catch up where the live feed may have lost messages, and count it.
-
-        A lost message may have been a revocation: that is checked first.
-        """
+        """Catch up where the live feed may have lost messages, and count it."""
         metrics.gaps_filled.inc()
-        await self._check_allowed()
         async for frame in self._catch_up():
             yield frame
 
-    async def _check_allowed(self) -> None:
-        if not await database(selectors.stream_allowed, self.user_id, self.revocations):
-            raise Closed("revoked, or the account is no longer active")
-
     async def _catch_up(self) -> AsyncIterator[bytes]:
-        """Send every stored notification after ``last_seq``, a page at a time."""
+        """Send every stored notification after ``last_seq``, a page at a time.
+
+        Catching up means messages may have been lost, and a lost one may have been a
+        revocation: the first visit to the database checks that first.
+        """
+        recheck = True
         while True:
-            page = await database(
-                selectors.after_seq, self.user_id, self.last_seq, limit=conf.REPLAY_LIMIT
-            )
+            page = await database(self._page_after_last_seq, recheck)
+            recheck = False
             for notification in page:
                 yield _frame(notification)
                 self.last_seq = notification.seq
             if len(page) < conf.REPLAY_LIMIT:
                 return
 
-    async def _poll(self) -> AsyncIterator[bytes]:
-        """Read the database in place of a live feed that cannot be trusted."""
-        await self._check_allowed()
-        async for frame in self._catch_up():
-            yield frame
+    def _page_after_last_seq(self, recheck: bool) -> list[Notification]:
+        if recheck and not selectors.stream_allowed(self.user_id, self.revocations):
+            raise Closed("revoked, or the account is no longer active")
+        return selectors.after_seq(self.user_id, self.last_seq, limit=conf.REPLAY_LIMIT)
 
     async def _cleanup(self) -> None:
         """Leave the hub and free the slot; safe to run twice, never raises."""
