@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router
-from django.db.models import Max, QuerySet
+from django.db.models import Exists, Max, QuerySet
 
 from notifications.models import Notification, StreamCounter
 
@@ -51,7 +51,7 @@ class StreamStart:
     resume_from: int
     unread_count: int
     replay: Replay
-    revocations: int = 0
+    revocations: int
 
 
 def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> StreamStart:
@@ -118,11 +118,9 @@ def after_seq(user_id: int, seq: int, *, limit: int) -> list[Notification]:
 def stream_allowed(user_id: int, revocations: int) -> bool:
     """Tell whether a stream of ``user_id`` opened at ``revocations`` may stay open: the user
     still exists and is active, and their streams were not revoked since."""
+    revoked_since = StreamCounter.objects.filter(user_id=user_id, revocations__gt=revocations)
     return (
-        get_user_model()
-        .objects.filter(pk=user_id, is_active=True)
-        .exclude(pk__in=StreamCounter.objects.filter(revocations__gt=revocations).values("user_id"))
-        .exists()
+        get_user_model().objects.filter(~Exists(revoked_since), pk=user_id, is_active=True).exists()
     )
 
 
