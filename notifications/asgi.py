@@ -59,8 +59,9 @@ def tune_garbage_collector() -> None:
     them: at 6,000 streams, the collections set off by the allocations of one broadcast took
     more CPU than delivering it (0.9 of 1.6 s). Call it once, after the application is
     loaded: what exists then (modules, settings, URL patterns) is moved out of the
-    collector's sight for good, and collections become rarer. Memory is still freed as soon
-    as nothing refers to it; only cycles wait longer.
+    collector's sight for good, and collections start after 50,000 allocations instead of
+    700 (each older generation still every 20 and 10 of the younger one's). Memory is still
+    freed as soon as nothing refers to it; only cycles wait longer.
     """
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(50_000, 20, 10)
