@@ -178,16 +178,18 @@ class Hub:
             while not current_task.cancelling():
                 try:
                     now = loop.time()
-                    if channel is None:
-                        channel = await self.layer.new_channel()
-                    if now >= renew_at:
-                        await self.layer.group_add(publish.STREAMS_GROUP, channel)
-                        renew_at = now + conf.HEARTBEAT_SECONDS
                     if probes.overdue(now):
                         raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
-                    if now >= probe_at:
-                        await self.layer.send(channel, probes.send(now))
-                        probe_at = now + conf.POLL_SECONDS
+                    # A Redis that hangs rather than fails must not hang the hub with it.
+                    async with asyncio.timeout(PROBE_TIMEOUT):
+                        if channel is None:
+                            channel = await self.layer.new_channel()
+                        if now >= renew_at:
+                            await self.layer.group_add(publish.STREAMS_GROUP, channel)
+                            renew_at = now + conf.HEARTBEAT_SECONDS
+                        if now >= probe_at:
+                            await self.layer.send(channel, probes.send(now))
+                            probe_at = now + conf.POLL_SECONDS
                     receiving = receiving or asyncio.ensure_future(self.layer.receive(channel))
                     wait = max(min(renew_at, probe_at) - loop.time(), 0)
                     done, _ = await asyncio.wait({receiving}, timeout=wait)

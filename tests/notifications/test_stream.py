@@ -413,6 +413,37 @@ async def test_a_revocation_while_the_layer_is_down_ends_the_stream(
     await stream.close()
 
 
+async def test_a_frozen_redis_is_an_outage_and_nothing_waits_for_the_sweep(
+    user: Any,
+    settings: Any,
+    configure: Any,
+    redis_server_factory: Any,
+    monkeypatch: Any,
+) -> None:
+    import os
+    import signal
+
+    from notifications import hub as hub_module
+    from tests.conftest import CHANNELS_PREFIX
+
+    redis_server = redis_server_factory()
+    settings.CHANNEL_LAYERS = channel_layers(redis_server.url, CHANNELS_PREFIX)
+    configure(POLL_SECONDS=0.2, HEARTBEAT_SECONDS=60, PUBLISH_TIMEOUT_SECONDS=0.5)
+    monkeypatch.setattr(hub_module, "PROBE_TIMEOUT", 1.0)
+    stream = await connected(user)
+    await until_live()
+    # A Redis that stops answering without closing anything (paused, or a dead network
+    # path): calls hang instead of failing.
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        await notify(user, kind="info", title="rung while Redis hung")  # its publish times out
+        event = await stream.next_event(timeout=5)
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert event.json()["title"] == "rung while Redis hung"
+    await stream.close()
+
+
 @contextlib.asynccontextmanager
 async def blip(seconds: float = 0.5) -> AsyncIterator[None]:
     """A blip of the live feed, shorter than the probe timeout, as when the pub/sub layer
