@@ -17,6 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
 from notifications.tickets import StreamTicket
+from project.settings import channel_layers
 from tests.e2e.conftest import Server, client, send
 from tests.e2e.listener import Listener
 
@@ -151,3 +152,31 @@ async def test_embedded_default_reaches_across_processes(
         event = await stream.next_named("notification", timeout=2)
         assert json.loads(event.data)["title"] == "from another terminal"
         assert time.monotonic() - sent_at < 2
+
+
+async def test_two_processes_share_every_notification_and_every_revocation(
+    start_server: Callable[..., Server], user: Any, settings: Any
+) -> None:
+    first, second = start_server(), start_server()
+    # This process revokes below: it publishes through the servers' Redis.
+    settings.CHANNEL_LAYERS = channel_layers(first.env["REDIS_URL"], first.env["CHANNELS_PREFIX"])
+    async with (
+        client(first) as http_first,
+        client(second) as http_second,
+        Listener(http_first, headers=bearer(user)) as on_first,
+        Listener(http_second, headers=bearer(user)) as on_second,
+    ):
+        for stream in (on_first, on_second):
+            assert (await stream.next()).event == "connected"
+        await sync_to_async(send)(first, user.username, "to both processes")
+        for stream in (on_first, on_second):
+            [event] = await stream.notifications(1)
+            assert json.loads(event.data)["title"] == "to both processes"
+        for stream in (on_first, on_second):  # once each
+            with pytest.raises(TimeoutError):
+                await stream.next_named("notification", timeout=1)
+        # A password change made anywhere closes the user's streams on every process.
+        user.set_password("a-brand-new-password")
+        await user.asave()
+        async with asyncio.timeout(10):
+            await asyncio.gather(on_first.ended.wait(), on_second.ended.wait())
