@@ -15,8 +15,10 @@ stream handler runs without one; the stream's database reads use the small share
 from __future__ import annotations
 
 import gc
+import io
 from typing import Any
 
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.test.utils import override_settings
 
@@ -31,6 +33,19 @@ class StreamHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         with override_settings(MIDDLEWARE=conf.STREAM_MIDDLEWARE):
             super().load_middleware(is_async=is_async)
+
+    async def read_body(self, receive: Any) -> io.BytesIO:
+        """Drain the request body without keeping it: the stream reads none.
+
+        Django spools every body to a temporary file, which a request cancelled before its
+        end (a stream usually is) leaves unclosed.
+        """
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestAborted()
+            if not message.get("more_body", False):
+                return io.BytesIO()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # No ThreadSensitiveContext (see the module docstring). The few sync calls Django

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import weakref
 from collections import defaultdict, deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 STATE_CHANGED = "notifications.hub.changed"
 # The message a stream finds when the sweep saw a newer ``seq`` than it may have sent.
 HEAD = "notifications.hub.head"  # {"seq": int}
+# The message a stream finds when the sweep saw its user revoked lately; it closes if that
+# was after it opened (a stream opened since has credentials good after the revocation).
+REVOKED = "notifications.hub.revoked"  # {"revocations": int}
 # The message a stream finds when its connection slot could not be renewed.
 SLOT_LOST = "notifications.hub.slot_lost"
 # What the hub sends itself to prove the live feed works end to end.
@@ -255,8 +258,8 @@ class Hub:
                 inbox.offer({"type": SLOT_LOST})
 
     async def _sweep(self) -> None:
-        """Ask the database which users were notified lately, once for the whole process,
-        and wake those of their streams that may be behind.
+        """Ask the database which users were notified or revoked lately, once for the whole
+        process, and wake those of their streams that may be behind.
 
         A doorbell can be lost without any outage here (the publisher's Redis connection
         failed; a stream's inbox overflowed elsewhere): the sweep bounds that delay to a
@@ -268,13 +271,16 @@ class Hub:
         until = timezone.now() - SWEEP_GRACE
         since = until - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
         try:
-            heads = await database(selectors.recent_heads, since=since, until=until)
+            heads, revocations = await database(_recent_changes, since, until)
         except Exception:
             logger.warning("The sweep for lost doorbells failed.", exc_info=True)
             return
         for user_id, head in heads:
             for inbox in self.inboxes.get(user_id, ()):
                 inbox.offer({"type": HEAD, "seq": head})
+        for user_id, count in revocations:
+            for inbox in self.inboxes.get(user_id, ()):
+                inbox.offer({"type": REVOKED, "revocations": count})
 
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed == self.subscribed:
@@ -293,6 +299,15 @@ class Hub:
         for inboxes in self.inboxes.values():
             for inbox in inboxes:
                 inbox.offer(wake_up)
+
+
+def _recent_changes(
+    since: datetime, until: datetime
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    return (
+        selectors.recent_heads(since=since, until=until),
+        selectors.recent_revocations(since=since, until=until),
+    )
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

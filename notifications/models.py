@@ -13,8 +13,9 @@ class StreamCounter(models.Model):
 
     ``pruned_through`` is the highest ``seq`` removed by pruning, so a client resuming from
     before it is told it missed something instead of seeing a silent hole. ``revocations``
-    counts the times the user's streams were told to close: a stream that may have missed
-    that message (the channel layer was down) sees the count change when it catches up.
+    counts the times the user's streams were told to close, the latest at ``revoked_at``: a
+    stream that may have missed that message sees the count change when it catches up, and
+    every process's sweep finds recent ones.
     """
 
     user = models.OneToOneField(
@@ -24,6 +25,7 @@ class StreamCounter(models.Model):
     pruned_through = models.PositiveBigIntegerField(default=0)
     # A database default too: the PostgreSQL store inserts counters with SQL of its own.
     revocations = models.PositiveIntegerField(default=0, db_default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     def __str__(self) -> str:
         return f"stream of user {self.user_id} at {self.last_seq}"

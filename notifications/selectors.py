@@ -142,3 +142,13 @@ def recent_heads(*, since: datetime, until: datetime) -> list[tuple[int, int]]:
         .annotate(head=Max("seq"))
         .values_list("recipient_id", "head")
     )
+
+
+def recent_revocations(*, since: datetime, until: datetime) -> list[tuple[int, int]]:
+    """Return ``(user_id, revocations)`` for users whose streams were revoked between
+    ``since`` and ``until``."""
+    return list(
+        StreamCounter.objects.filter(revoked_at__gte=since, revoked_at__lt=until).values_list(
+            "user_id", "revocations"
+        )
+    )

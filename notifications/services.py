@@ -231,11 +231,14 @@ def _unread_counts_changed(user_ids: set[int]) -> None:
 def revoke_streams(user_id: int) -> None:
     """Close every open stream of ``user_id`` on every server process, after commit.
 
-    The revocation is counted in the database as well as sent: the message only rings, and a
-    stream that may have missed it (the channel layer was down) checks the count when it
-    catches up.
+    The revocation is counted in the database as well as sent, since the message only rings:
+    a stream that may have missed it (the channel layer was down) checks the count when it
+    catches up, and the sweep of every process finds it (its publisher's Redis failed).
     """
     with transaction.atomic():
         StreamCounter.objects.bulk_create([StreamCounter(user_id=user_id)], ignore_conflicts=True)
-        StreamCounter.objects.filter(user_id=user_id).update(revocations=F("revocations") + 1)
+        counter = StreamCounter.objects.select_for_update().get(user_id=user_id)
+        counter.revocations += 1
+        counter.revoked_at = timezone.now()
+        counter.save(update_fields=["revocations", "revoked_at"])
         _publish_on_commit([(user_id, publish.message(publish.REVOKE))])

@@ -19,7 +19,7 @@ from typing import Any
 from notifications import metrics, publish, selectors, sse
 from notifications.conf import conf
 from notifications.db import database
-from notifications.hub import HEAD, SLOT_LOST, Inbox, hub
+from notifications.hub import HEAD, REVOKED, SLOT_LOST, Inbox, hub
 from notifications.limits import Slot, slots
 from notifications.models import Notification
 from notifications.payloads import notification_payload
@@ -135,6 +135,8 @@ class Stream:
             yield sse.json_event("read", {k: v for k, v in message.items() if k != "type"})
         elif kind == publish.REVOKE:
             raise Closed("revoked")
+        elif kind == REVOKED and message["revocations"] > self.revocations:
+            raise Closed("revoked while its message was lost")
         elif kind == SLOT_LOST:
             raise Closed("its connection slot expired and was taken")
         elif kind == publish.EVICT and message.get("connection") == self.slot.id:

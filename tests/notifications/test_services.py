@@ -513,7 +513,8 @@ def test_revoking_streams_is_counted_in_the_database_and_published(
         revoke_streams(user.pk)  # a user never notified: their counter is created
         revoke_streams(user.pk)
 
-    assert StreamCounter.objects.get(user=user).revocations == 2
+    counter = StreamCounter.objects.get(user=user)
+    assert (counter.revocations, counter.revoked_at is not None) == (2, True)
     assert published == [(user.pk, {"type": publish.REVOKE})] * 2
     send(user)  # the store leaves the count alone
     assert StreamCounter.objects.get(user=user).revocations == 2

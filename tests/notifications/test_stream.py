@@ -481,6 +481,38 @@ async def test_lost_doorbell_is_found_by_the_sweep(
     await stream.close()
 
 
+async def test_revocation_without_a_doorbell_is_found_by_the_sweep(
+    user: Any, redis_layer: None, configure: Any
+) -> None:
+    from django.utils import timezone
+
+    from notifications.models import StreamCounter
+
+    configure(HEARTBEAT_SECONDS=0.5)
+    stream = await connected(user)
+    await until_live()
+    # Revoked, but its doorbell never rang (say the publisher's Redis connection failed).
+    await StreamCounter.objects.acreate(user=user, revocations=1, revoked_at=timezone.now())
+    async with asyncio.timeout(10):
+        while not stream.finished:
+            await stream.read_chunk()
+    await stream.close()
+
+
+async def test_the_sweep_leaves_streams_opened_after_a_revocation_open(
+    user: Any, redis_layer: None, configure: Any
+) -> None:
+    configure(HEARTBEAT_SECONDS=0.5)
+    await sync_to_async(services.revoke_streams)(user.pk)  # say, a logout elsewhere before
+    stream = await connected(user)
+    await until_live()
+    # Sweeps see the revocation for a while; this stream's credentials are newer than it.
+    await asyncio.sleep(2.5)
+    await notify(user, kind="info", title="still open")
+    assert (await stream.next_event()).json()["title"] == "still open"
+    await stream.close()
+
+
 async def test_metrics_count_open_streams_for_staff_only(user: Any, staff_user: Any) -> None:
     async def metrics_as(who: Any) -> Any:
         client = Client()
