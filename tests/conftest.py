@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -10,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings as django_settings
@@ -69,6 +71,27 @@ class LocalServer:
             self.process = None
 
 
+S = TypeVar("S", bound=LocalServer)
+
+
+@contextlib.contextmanager
+def started(make: Callable[..., S]) -> Iterator[Callable[..., S]]:
+    """Yield ``start(...)``, which starts ``make(...)``'s server; stop them all on exit."""
+    servers: list[S] = []
+
+    def start(*args: Any, **kwargs: Any) -> S:
+        server = make(*args, **kwargs)
+        server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
 class RedisServer(LocalServer):
     """A private redis-server."""
 
@@ -101,17 +124,8 @@ def redis_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[o
     """Start private redis-servers; skip when redis-server is not installed."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not on PATH")
-    servers: list[RedisServer] = []
-
-    def start() -> RedisServer:
-        server = RedisServer(tmp_path_factory.mktemp("redis"))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with started(lambda: RedisServer(tmp_path_factory.mktemp("redis"))) as start:
+        yield start
 
 
 @pytest.fixture(scope="session")

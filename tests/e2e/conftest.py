@@ -3,6 +3,7 @@ sharing the test database, plus publishers in other processes."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, LocalServer, wait_until
+from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, LocalServer, started, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,22 +101,14 @@ def start_server(
     django_db_setup: None, tmp_path: Path, redis_url: str
 ) -> Iterator[Callable[..., Server]]:
     """Start daphne servers: ``start_server(REDIS_URL=None)`` runs the embedded default."""
-    servers: list[Server] = []
+    logs = (tmp_path / f"daphne-{n}.log" for n in itertools.count())
 
-    def start(**env: str | None) -> Server:
-        settings_env: dict[str, str | None] = {
-            "REDIS_URL": redis_url,
-            "NOTIFICATIONS_HEARTBEAT_SECONDS": "1",
-        }
-        settings_env.update(env)
-        server = Server(subprocess_env(**settings_env), tmp_path / f"daphne-{len(servers)}.log")
-        server.start()
-        servers.append(server)
-        return server
+    def make(**env: str | None) -> Server:
+        defaults = {"REDIS_URL": redis_url, "NOTIFICATIONS_HEARTBEAT_SECONDS": "1"}
+        return Server(subprocess_env(**{**defaults, **env}), next(logs))
 
-    yield start
-    for server in servers:
-        server.stop()
+    with started(make) as start:
+        yield start
 
 
 @pytest.fixture
