@@ -125,10 +125,15 @@ class AsgiStream:
         self.headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
         if self.status != 200:
             # A refusal is a complete response: read it and let the app finish.
-            while not self.finished:
-                await self.read_chunk(timeout)
+            await self.until_ended(timeout)
             await self.communicator.wait(timeout)
         return self.status
+
+    async def until_ended(self, timeout: float = 10) -> None:
+        """Read until the server ends the response (a closed stream, a complete refusal)."""
+        async with asyncio.timeout(timeout):
+            while not self.finished:
+                await self.read_chunk(timeout)
 
     async def read_chunk(self, timeout: float = 10) -> bytes:
         message = await self.communicator.receive_output(timeout)

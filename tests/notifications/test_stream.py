@@ -279,9 +279,7 @@ async def test_evict_oldest_closes_the_oldest_stream(user: Any, configure: Any) 
 async def test_revocation_ends_the_stream(user: Any) -> None:
     stream = await connected(user)
     await sync_to_async(services.revoke_streams)(user.pk)
-    async with asyncio.timeout(5):
-        while not stream.finished:
-            await stream.read_chunk()
+    await stream.until_ended(timeout=5)
     await stream.close()
     assert await slots().count(user.pk) == 0
 
@@ -294,9 +292,7 @@ async def test_password_change_and_deactivation_revoke(user: Any) -> None:
         else:
             user.is_active = False
         await user.asave()
-        async with asyncio.timeout(5):
-            while not stream.finished:
-                await stream.read_chunk()
+        await stream.until_ended(timeout=5)
         await stream.close()
 
 
@@ -394,9 +390,7 @@ async def test_a_revocation_lost_in_a_blip_still_ends_the_stream(
         # Say, logging out elsewhere while the feed reconnects: the message is lost...
         await sync_to_async(services.revoke_streams)(user.pk)
     # ...but it was counted in the database, which the stream checks when it catches up.
-    async with asyncio.timeout(5):
-        while not stream.finished:
-            await stream.read_chunk()
+    await stream.until_ended(timeout=5)
     await stream.close()
 
 
@@ -407,9 +401,7 @@ async def test_a_revocation_while_the_layer_is_down_ends_the_stream(
     settings.CHANNEL_LAYERS = channel_layers(f"redis://127.0.0.1:{free_port()}/0")
     stream = await connected(user)
     await sync_to_async(services.revoke_streams)(user.pk)  # its message cannot be sent
-    async with asyncio.timeout(5):
-        while not stream.finished:
-            await stream.read_chunk()
+    await stream.until_ended(timeout=5)
     await stream.close()
 
 
@@ -493,9 +485,7 @@ async def test_revocation_without_a_doorbell_is_found_by_the_sweep(
     await until_live()
     # Revoked, but its doorbell never rang (say the publisher's Redis connection failed).
     await StreamCounter.objects.acreate(user=user, revocations=1, revoked_at=timezone.now())
-    async with asyncio.timeout(10):
-        while not stream.finished:
-            await stream.read_chunk()
+    await stream.until_ended(timeout=10)
     await stream.close()
 
 
@@ -543,9 +533,7 @@ async def test_heartbeat_renews_slots_and_a_lost_slot_ends_the_stream(
     [inbox] = hub().inboxes[user.pk]
     await slots().release(inbox.slot)
     assert (await slots().take(new_slot(user.pk), evict=False)).slot is not None
-    async with asyncio.timeout(5):
-        while not stream.finished:
-            await stream.read_chunk()
+    await stream.until_ended(timeout=5)
     await stream.close()
 
 
