@@ -179,7 +179,7 @@ def delete_notification(*, user: AbstractBaseUser, notification_id: int) -> None
         notification = Notification.objects.get(recipient_id=user.pk, pk=notification_id)
         notification.delete()
         if notification.read_at is None:
-            _read_changed(user.pk, ids=[])
+            _unread_counts_changed({user.pk})
 
 
 def prune(*, older_than: timedelta, read_only: bool = False) -> int:
