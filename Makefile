@@ -37,6 +37,7 @@ bench: | $(BIN)/python
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3* .pytest_cache

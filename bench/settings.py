@@ -10,6 +10,8 @@ Used only by ``--layer core`` and by the ``--endpoint`` floors
 - ``ROOT_URLCONF``: the project's URLs plus the floor views of ``bench.floor``.
 """
 
+from __future__ import annotations
+
 import os
 
 from project.settings import *  # noqa: F403

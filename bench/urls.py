@@ -1,5 +1,7 @@
 """The project's URLs, then the floor views (after them, so they resolve exactly as usual)."""
 
+from __future__ import annotations
+
 from django.urls import path
 
 from bench.floor import floor

@@ -6,9 +6,8 @@ users' open streams exactly as a ``notify()`` call from code would.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,15 +16,18 @@ from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from notifications import selectors, services
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 from notifications.models import Notification
 
 User = get_user_model()
@@ -40,7 +42,7 @@ class ReadFilter(admin.SimpleListFilter):
     title = _("read")
     parameter_name = "read"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [("yes", _("Read")), ("no", _("Unread"))]
 
     def queryset(
@@ -81,12 +83,13 @@ class SendNotificationForm(forms.Form):
             forms.fields_for_model(
                 Notification,
                 fields=MESSAGE_FIELDS,
-                labels={"url": _("URL")},
+                # Built per request, so plain gettext translates to the request's language.
+                labels={"url": gettext("URL")},
                 help_texts={
-                    "kind": _("A label the page styles it by, such as info or warning."),
-                    "url": _("Where clicking it leads, such as /orders/7/."),
+                    "kind": gettext("A label the page styles it by, such as info or warning."),
+                    "url": gettext("Where clicking it leads, such as /orders/7/."),
                 },
-                formfield_callback=partial(model_admin.formfield_for_dbfield, request=request),
+                formfield_callback=partial(_form_field, model_admin, request),
             )
         )
 
@@ -106,7 +109,8 @@ class SendNotificationForm(forms.Form):
         return users
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if not all(name in cleaned for name in AUDIENCES):
             return cleaned  # That field's own error already says what is wrong.
         chosen = [name for name in AUDIENCES if cleaned[name]]
@@ -127,6 +131,18 @@ class SendNotificationForm(forms.Form):
         if self.cleaned_data["group"]:
             return selectors.active_members(self.cleaned_data["group"])
         return selectors.active_users()
+
+
+def _form_field(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    db_field: models.Field,
+    **options: Any,
+) -> forms.Field:
+    """Return the admin's form field for ``db_field``, with the admin's widgets."""
+    field = model_admin.formfield_for_dbfield(db_field, request=request, **options)
+    assert field is not None, f"{db_field.name} has no form field"
+    return field
 
 
 @admin.register(Notification)
@@ -207,12 +223,15 @@ class NotificationAdmin(admin.ModelAdmin):
             else:
                 self._report_sent(request, len(sent))
                 return HttpResponseRedirect(self._url("changelist"))
+        # Typed loosely on purpose: the stubs allow only ModelForms and lists of field names
+        # here, where the admin's helpers take any form and the options fieldsets take.
+        fieldsets: Any = [
+            (_("Recipients"), {"fields": AUDIENCES, "description": _("Choose one.")}),
+            (_("Message"), {"fields": MESSAGE_FIELDS}),
+        ]
         adminform = helpers.AdminForm(
-            form,
-            [
-                (_("Recipients"), {"fields": AUDIENCES, "description": _("Choose one.")}),
-                (_("Message"), {"fields": MESSAGE_FIELDS}),
-            ],
+            form,  # type: ignore[arg-type]
+            fieldsets,
             prepopulated_fields={},
             model_admin=self,
         )
@@ -221,7 +240,7 @@ class NotificationAdmin(admin.ModelAdmin):
             "title": _("Send notification"),
             "opts": self.opts,
             "adminform": adminform,
-            "errors": helpers.AdminErrorList(form, []),
+            "errors": helpers.AdminErrorList(form, []),  # type: ignore[arg-type]
             "media": self.media + adminform.media,
         }
         return TemplateResponse(request, self.send_form_template, context)
@@ -241,15 +260,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark as read"), permissions=["change"])
     def mark_as_read(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        ids_by_owner: dict[int, list[int]] = defaultdict(list)
-        for pk, owner_id in queryset.filter(read_at__isnull=True).values_list("pk", "recipient"):
-            ids_by_owner[owner_id].append(pk)
-        owners = User._default_manager.in_bulk(ids_by_owner)
-        with transaction.atomic():
-            changed = sum(
-                len(services.mark_read(user=owners[owner_id], ids=ids))
-                for owner_id, ids in ids_by_owner.items()
-            )
+        changed = _count(services.mark_read(notifications=queryset))
         message = ngettext(
             "Marked %(count)d notification as read.",
             "Marked %(count)d notifications as read.",
@@ -259,7 +270,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark as unread"), permissions=["change"])
     def mark_as_unread(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        changed = services.mark_unread(queryset)
+        changed = _count(services.mark_unread(notifications=queryset))
         message = ngettext(
             "Marked %(count)d notification as unread.",
             "Marked %(count)d notifications as unread.",
@@ -269,11 +280,11 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Notification) -> None:
         # Through the service, so deleting an unread one corrects the owner's badge live.
-        services.delete_notification(user=obj.recipient, notification_id=obj.pk)
+        services.delete_notification(user_id=obj.recipient_id, notification_id=obj.pk)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         with transaction.atomic():
-            for notification in queryset.select_related("recipient"):
+            for notification in queryset:
                 self.delete_model(request, notification)
 
     def _url_name(self, view: str) -> str:
@@ -281,3 +292,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def _url(self, view: str) -> str:
         return reverse(f"admin:{self._url_name(view)}", current_app=self.admin_site.name)
+
+
+def _count(changes: dict[int, services.ReadChange]) -> int:
+    return sum(len(change.ids) for change in changes.values())

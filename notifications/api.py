@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -18,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
@@ -67,6 +69,18 @@ def _first_message(errors: Any, field: str | None = None) -> str:
     if isinstance(errors, list):
         return _first_message(errors[0], field) if errors else "Invalid input."
     return f"{field}: {errors}" if field else str(errors)
+
+
+def _user(request: Request) -> AbstractBaseUser:
+    """Return the signed-in user of a view that requires one (``IsAuthenticated``)."""
+    if not isinstance(request.user, AbstractBaseUser):
+        raise NotAuthenticated()
+    return request.user
+
+
+def _user_id(request: Request) -> int:
+    user_id: int = _user(request).pk
+    return user_id
 
 
 class JSONErrors:
@@ -133,15 +147,17 @@ class NotificationViewSet(
     pagination_class = InboxPagination
     permission_classes = [IsAuthenticated]
 
-    def get_queryset(self) -> Any:
-        return selectors.inbox(self.request.user.pk)
+    def get_queryset(self) -> QuerySet[Notification]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, signed in as nobody
+            return Notification.objects.none()
+        return selectors.inbox(_user_id(self.request))
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # A plain dict: a QueryDict would make "?unread=" mean "not given", as in HTML forms.
         query = InboxQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         inbox = selectors.inbox(
-            request.user.pk, unread_only=query.validated_data.get("unread") == "true"
+            _user_id(request), unread_only=query.validated_data.get("unread") == "true"
         )
         page = self.paginate_queryset(inbox)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -149,8 +165,8 @@ class NotificationViewSet(
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         notification = self.get_object()
         try:
-            services.delete_notification(user=request.user, notification_id=notification.pk)
-        except Notification.DoesNotExist as e:  # deleted meanwhile
+            services.delete_notification(user_id=_user_id(request), notification_id=notification.pk)
+        except services.NotificationNotFound as e:  # deleted meanwhile
             raise NotFound() from e
         return Response(status=204)
 
@@ -161,7 +177,7 @@ class NotificationViewSet(
     )
     @action(detail=False, url_path="unread-count", pagination_class=None)
     def unread_count(self, request: Request) -> Response:
-        return Response({"unread_count": selectors.unread_count(request.user.pk)})
+        return Response({"unread_count": selectors.unread_count(_user_id(request))})
 
     @extend_schema(
         summary="Mark one notification read",
@@ -173,8 +189,7 @@ class NotificationViewSet(
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
         notification = self.get_object()
-        ids = services.mark_read(user=request.user, ids=[notification.pk])
-        return self._read_result(ids)
+        return self._mark_read(selectors.inbox(_user_id(request)).filter(pk=notification.pk))
 
     @extend_schema(
         summary="Mark all your notifications read",
@@ -184,10 +199,14 @@ class NotificationViewSet(
     )
     @action(detail=False, methods=["post"], url_path="read-all", pagination_class=None)
     def read_all(self, request: Request) -> Response:
-        return self._read_result(services.mark_all_read(user=request.user))
+        return self._mark_read(selectors.inbox(_user_id(request)))
 
-    def _read_result(self, ids: list[int]) -> Response:
-        return Response({"ids": ids, "unread_count": selectors.unread_count(self.request.user.pk)})
+    def _mark_read(self, notifications: QuerySet[Notification]) -> Response:
+        user_id = _user_id(self.request)
+        change = services.mark_read(notifications=notifications).get(user_id)
+        if change is None:  # nothing was unread: nothing changed, nobody counted yet
+            change = services.ReadChange(ids=[], unread_count=selectors.unread_count(user_id))
+        return Response({"ids": change.ids, "unread_count": change.unread_count})
 
 
 class TokenRateThrottle(ScopedRateThrottle):
@@ -198,7 +217,8 @@ class TokenRateThrottle(ScopedRateThrottle):
     """
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope, DEFAULT_TOKEN_RATE)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "", DEFAULT_TOKEN_RATE)
+        return None if rate is None else str(rate)
 
 
 @extend_schema(
@@ -250,5 +270,5 @@ class StreamTicketView(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        ticket = StreamTicket.for_user(request.user)
+        ticket = StreamTicket.for_user(_user(request))
         return Response({"ticket": str(ticket), "expires_in": conf.TICKET_LIFETIME_SECONDS})

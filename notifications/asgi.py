@@ -18,9 +18,9 @@ import gc
 import io
 from typing import Any
 
+from django.conf import UserSettingsHolder, settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
-from django.test.utils import override_settings
 
 from notifications.conf import conf
 
@@ -31,8 +31,20 @@ class StreamHandler(ASGIHandler):
     """Django's ASGI handler, with the stream's own short middleware list."""
 
     def load_middleware(self, is_async: bool = False) -> None:
-        with override_settings(MIDDLEWARE=conf.STREAM_MIDDLEWARE):
+        """Load ``STREAM_MIDDLEWARE`` where Django's loader reads ``MIDDLEWARE``.
+
+        Django reads the list from the settings only, so the settings are layered, as
+        ``settings.configure()`` layers them, for this one call at start-up.
+        """
+        # ``_wrapped`` is LazySettings' own attribute, unknown to the stubs.
+        site_settings = settings._wrapped  # type: ignore[misc]
+        stream_settings = UserSettingsHolder(site_settings)
+        stream_settings.MIDDLEWARE = conf.STREAM_MIDDLEWARE
+        settings._wrapped = stream_settings
+        try:
             super().load_middleware(is_async=is_async)
+        finally:
+            settings._wrapped = site_settings
 
     async def read_body(self, receive: Any) -> io.BytesIO:
         """Drain the request body without keeping it: the stream reads none.

@@ -52,7 +52,7 @@ def _token_user(raw: str, token_classes: tuple[type[Token], ...]) -> Any:
     token = None
     for token_class in token_classes:
         try:
-            token = token_class(raw)
+            token = token_class(raw)  # type: ignore[arg-type]  # simplejwt annotates str as Token
             break
         except TokenError:
             continue

@@ -16,29 +16,18 @@ import logging
 import weakref
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
-from typing import Any
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
-from notifications import metrics, publish, selectors
+from notifications import messages, metrics, selectors
 from notifications.conf import conf
 from notifications.db import database
 from notifications.limits import Slot, slots
+from notifications.messages import Message
 
 logger = logging.getLogger(__name__)
 
-# The message a stream finds in its inbox when the hub's subscription went down or up.
-STATE_CHANGED = "notifications.hub.changed"
-# The message a stream finds when the sweep saw a newer ``seq`` than it may have sent.
-HEAD = "notifications.hub.head"  # {"seq": int}
-# The message a stream finds when the sweep saw its user revoked lately; it closes if that
-# was after it opened (a stream opened since has credentials good after the revocation).
-REVOKED = "notifications.hub.revoked"  # {"revocations": int}
-# The message a stream finds when its connection slot could not be renewed.
-SLOT_LOST = "notifications.hub.slot_lost"
-# What the hub sends itself to prove the live feed works end to end.
-PROBE = "notifications.hub.probe"
 # A probe unanswered this long means the live feed is down. Generous: a process busy with a
 # broadcast reads its probe late, and a false alarm sends every stream to the database.
 PROBE_TIMEOUT = 5.0
@@ -50,7 +39,7 @@ SWEEP_GRACE = timedelta(seconds=1)
 INBOX_SIZE = 1000
 
 
-class Inbox(asyncio.Queue[dict[str, Any]]):
+class Inbox(asyncio.Queue[Message]):
     """One stream's pending messages; when full, it remembers that it dropped some."""
 
     def __init__(self, slot: Slot) -> None:
@@ -58,47 +47,100 @@ class Inbox(asyncio.Queue[dict[str, Any]]):
         self.slot = slot
         self.overflowed = False
 
-    def offer(self, message: dict[str, Any]) -> None:
+    def offer(self, message: Message) -> None:
         try:
             self.put_nowait(message)
         except asyncio.QueueFull:
             self.overflowed = True
 
 
-class _Probes:
-    """The hub's probes in flight, oldest first, as ``(number, loop time sent)``."""
+class _Feed:
+    """The hub's one subscription to the channel layer: subscribe, probe, receive.
 
-    def __init__(self) -> None:
-        self.in_flight: deque[tuple[int, float]] = deque()
-        self.count = 0
+    It keeps a single receive pending across timeouts and never cancels it while running:
+    cancelling a pending channel-layer receive can drop buffered messages (and makes the
+    pub/sub layer unsubscribe). Every call that reaches the layer is bounded by
+    ``PROBE_TIMEOUT``, so a Redis that hangs instead of failing cannot hang the hub.
+    """
 
-    def send(self, now: float) -> dict[str, Any]:
-        self.count += 1
-        self.in_flight.append((self.count, now))
-        return {"type": PROBE, "n": self.count}
+    def __init__(self, layer: BaseChannelLayer) -> None:
+        self.layer = layer
+        self.channel: str | None = None
+        self.receiving: asyncio.Future[Message] | None = None
+        self.renew_at = self.probe_at = 0.0
+        # Probes in flight, oldest first, as (number, loop time sent).
+        self.probes: deque[tuple[int, float]] = deque()
+        self.probes_sent = 0
+
+    async def subscribe(self, now: float) -> None:
+        """Join the streams group, and renew the membership every heartbeat: a layer that
+        expires members (the core layer's ``group_expiry``) must not drop a live process."""
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+            if now >= self.renew_at:
+                await self.layer.group_add(messages.STREAMS_GROUP, self.channel)
+                self.renew_at = now + conf.HEARTBEAT_SECONDS
+
+    async def probe(self, now: float) -> None:
+        """Send the next probe when one is due; fail if the oldest one is overdue."""
+        if self.probes and now - self.probes[0][1] > PROBE_TIMEOUT:
+            raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
+        if now >= self.probe_at and self.channel is not None:
+            self.probes_sent += 1
+            self.probes.append((self.probes_sent, now))
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await self.layer.send(self.channel, messages.probe(self.probes_sent))
+            self.probe_at = now + conf.POLL_SECONDS
+
+    async def receive(self, loop: asyncio.AbstractEventLoop) -> Message | None:
+        """Wait for the next message until a renewal or a probe is due; None if none came."""
+        assert self.channel is not None
+        self.receiving = self.receiving or asyncio.ensure_future(self.layer.receive(self.channel))
+        wait = max(min(self.renew_at, self.probe_at) - loop.time(), 0)
+        done, _ = await asyncio.wait({self.receiving}, timeout=wait)
+        if not done:
+            return None
+        message, self.receiving = self.receiving.result(), None
+        return message
 
     def answered(self, n: int) -> bool:
         """Forget probes up to ``n``; tell whether one sent before ``n`` never came back."""
         lost = False
-        while self.in_flight and self.in_flight[0][0] <= n:
-            lost |= self.in_flight.popleft()[0] < n
+        while self.probes and self.probes[0][0] <= n:
+            lost |= self.probes.popleft()[0] < n
         return lost
 
-    def overdue(self, now: float) -> bool:
-        return bool(self.in_flight) and now - self.in_flight[0][1] > PROBE_TIMEOUT
+    def reset(self) -> None:
+        """Start over after a failure: a receive that failed is dropped, a pending one kept."""
+        if self.receiving is not None and self.receiving.done():
+            self.receiving = None
+        self.probes.clear()
+        self.renew_at = self.probe_at = 0.0
 
-    def forget(self) -> None:
-        self.in_flight.clear()
+    async def close(self, *, leave: bool) -> None:
+        if self.receiving is not None:
+            self.receiving.cancel()
+        if self.channel is not None and leave:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self.layer.group_discard(messages.STREAMS_GROUP, self.channel)
 
 
 class Hub:
     """Route the process's channel-layer messages to the inboxes of its streams.
 
-    ``live`` tells whether the channel layer can be trusted to bring every publish: false
-    while the subscription is down, and always false for the in-memory layer, which cannot
-    hear other processes. ``generation`` grows each time the subscription goes down or comes
-    up, and every stream is woken then: doorbells may have been lost around the change, so
-    each stream catches up from the database.
+    The hub's states, which streams read:
+
+    - ``trusted``: the layer can bring every publish to this process. False without a layer
+      and for the in-memory layer, which cannot hear other processes (a management command
+      publishes from one).
+    - ``subscribed``: the feed is proven: from the first probe that comes back through the
+      layer until one goes unanswered for ``PROBE_TIMEOUT`` or a layer call fails.
+    - ``live``: both. While it is false, streams read the database every ``POLL_SECONDS``.
+    - ``generation``: grows each time ``subscribed`` changes, or a probe comes back after a
+      later one was lost (a blip too short to notice otherwise: a quiet reconnect). Doorbells
+      may have been lost then, so every stream is woken and catches up from the database.
     """
 
     def __init__(self) -> None:
@@ -107,6 +149,9 @@ class Hub:
         self.trusted = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
         self.subscribed = False
         self.generation = 0
+        # What the hub has done so far, for operators and tests to watch it work.
+        self.probes_answered = 0
+        self.beats = 0
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -122,7 +167,7 @@ class Hub:
     def register(self, user_id: int, slot: Slot) -> Inbox:
         """Return a new inbox for a stream of ``user_id``; messages reach it from now on."""
         if self.layer is not None and (self._task is None or self._task.done()):
-            self._task = asyncio.ensure_future(self._run())
+            self._task = asyncio.ensure_future(self._run(self.layer))
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.ensure_future(self._beat())
         inbox = Inbox(slot)
@@ -148,79 +193,47 @@ class Hub:
             if not inboxes:
                 del self.inboxes[user_id]
 
-    def dispatch(self, message: dict[str, Any]) -> None:
+    def dispatch(self, batch: Message) -> None:
         """Hand each ``(user_id, message)`` of a batch to that user's inboxes here."""
-        for user_id, item in message.get("items", ()):
+        for user_id, message in batch.get("items", ()):
             for inbox in self.inboxes.get(user_id, ()):
-                inbox.offer(item)
+                inbox.offer(message)
 
-    async def _run(self) -> None:
-        """Keep the subscription up and read it, with one receive that is never cancelled.
-
-        Cancelling a pending channel-layer receive can drop buffered messages (and makes the
-        pub/sub layer unsubscribe), so the loop waits on the same receive across timeouts.
-        Every ``POLL_SECONDS`` it sends itself a probe through the layer: a layer that
-        reconnects quietly (the pub/sub layer logs and retries on its own) would otherwise
-        look live while doorbells are lost. The feed counts as live from the first probe that
-        comes back until one goes unanswered for ``PROBE_TIMEOUT``, or a layer call fails.
-        A probe that comes back after a later one was lost shows that the feed dropped
-        messages in a blip too short for that (a reconnect): every stream catches up then.
-        It also renews its group membership every heartbeat: a layer that expires members
-        (the core layer's ``group_expiry``) must not drop a live process.
-        """
+    async def _run(self, layer: BaseChannelLayer) -> None:
+        """Keep the feed subscribed, probed and read until cancelled; on any failure, report
+        an outage, wait ``POLL_SECONDS`` and start over."""
         loop = asyncio.get_running_loop()
         current_task = asyncio.current_task()
         assert current_task is not None
-        channel: str | None = None
-        receiving: asyncio.Future[dict[str, Any]] | None = None
-        renew_at = probe_at = 0.0
-        probes = _Probes()
+        feed = _Feed(layer)
         try:
             # A layer call may turn a cancellation into an error of its own, or swallow it:
             # the loop checks, so that a process (or a test's event loop) can still stop it.
             while not current_task.cancelling():
                 try:
-                    now = loop.time()
-                    if probes.overdue(now):
-                        raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
-                    # A Redis that hangs rather than fails must not hang the hub with it.
-                    async with asyncio.timeout(PROBE_TIMEOUT):
-                        if channel is None:
-                            channel = await self.layer.new_channel()
-                        if now >= renew_at:
-                            await self.layer.group_add(publish.STREAMS_GROUP, channel)
-                            renew_at = now + conf.HEARTBEAT_SECONDS
-                        if now >= probe_at:
-                            await self.layer.send(channel, probes.send(now))
-                            probe_at = now + conf.POLL_SECONDS
-                    receiving = receiving or asyncio.ensure_future(self.layer.receive(channel))
-                    wait = max(min(renew_at, probe_at) - loop.time(), 0)
-                    done, _ = await asyncio.wait({receiving}, timeout=wait)
-                    if done:
-                        message, receiving = receiving.result(), None
-                        if message.get("type") == PROBE:
-                            if probes.answered(message["n"]) and self.subscribed:
-                                logger.warning("The live feed dropped messages: streams catch up.")
-                                self._wake_all()
-                            self._set_subscribed(True)
-                            self._started.set()
-                        else:
-                            self.dispatch(message)
+                    await feed.subscribe(loop.time())
+                    await feed.probe(loop.time())
+                    message = await feed.receive(loop)
+                    if message is not None:
+                        self._on_message(feed, message)
                 except Exception as e:
-                    if receiving is not None and receiving.done():
-                        receiving = None  # it failed; one still pending is kept, not cancelled
-                    probes.forget()
-                    renew_at = probe_at = 0.0
+                    feed.reset()
                     self._report_outage(e)
                     await asyncio.sleep(conf.POLL_SECONDS)
         finally:
-            if receiving is not None:
-                receiving.cancel()
-            if channel is not None and self.subscribed:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(2):
-                        await self.layer.group_discard(publish.STREAMS_GROUP, channel)
+            await feed.close(leave=self.subscribed)
             self._set_subscribed(False)
+
+    def _on_message(self, feed: _Feed, message: Message) -> None:
+        if message.get("type") != messages.PROBE:
+            self.dispatch(message)
+            return
+        self.probes_answered += 1
+        if feed.answered(message["n"]) and self.subscribed:
+            logger.warning("The live feed dropped messages: streams catch up.")
+            self._wake_all()
+        self._set_subscribed(True)
+        self._started.set()
 
     def _report_outage(self, error: Exception) -> None:
         self._started.set()
@@ -244,6 +257,7 @@ class Hub:
                 await self._renew_slots()
             if self.inboxes and self.trusted:
                 await self._sweep()
+            self.beats += 1
 
     async def _renew_slots(self) -> None:
         inboxes = [inbox for group in self.inboxes.values() for inbox in group]
@@ -255,7 +269,7 @@ class Hub:
             return
         for inbox in inboxes:
             if inbox.slot.id in lost:
-                inbox.offer({"type": SLOT_LOST})
+                inbox.offer(messages.slot_lost())
 
     async def _sweep(self) -> None:
         """Ask the database which users were notified or revoked lately, once for the whole
@@ -277,10 +291,10 @@ class Hub:
             return
         for user_id, head in heads:
             for inbox in self.inboxes.get(user_id, ()):
-                inbox.offer({"type": HEAD, "seq": head})
+                inbox.offer(messages.newer_seq(head))
         for user_id, count in revocations:
             for inbox in self.inboxes.get(user_id, ()):
-                inbox.offer({"type": REVOKED, "revocations": count})
+                inbox.offer(messages.revoked_lately(count))
 
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed == self.subscribed:
@@ -295,7 +309,7 @@ class Hub:
     def _wake_all(self) -> None:
         """Tell every stream that doorbells may have been lost: each catches up once."""
         self.generation += 1
-        wake_up = {"type": STATE_CHANGED}
+        wake_up = messages.feed_changed(self.generation)
         for inboxes in self.inboxes.values():
             for inbox in inboxes:
                 inbox.offer(wake_up)

@@ -6,8 +6,10 @@ from typing import Any
 
 from notifications.models import Notification
 
+Payload = dict[str, Any]
 
-def notification_payload(notification: Notification) -> dict[str, Any]:
+
+def notification_payload(notification: Notification) -> Payload:
     """Return the public fields of ``notification`` as JSON-ready values."""
     return {
         "id": notification.pk,

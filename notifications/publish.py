@@ -17,56 +17,42 @@ from typing import Any
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 
+from notifications import messages
 from notifications.conf import conf
 
 logger = logging.getLogger(__name__)
 
-# Every server process's hub joins this group; publishers send it batches of
-# ``[user_id, message]`` items, and each hub hands the messages to that user's streams.
-STREAMS_GROUP = "notifications.streams"
-BATCH = "notifications.batch"  # {"items": [[user_id, message], ...]}
-# Items per channel-layer message: a broadcast to many users is a few messages, not one each.
-BATCH_SIZE = 500
-
-# Message types for one user's streams. Streams dispatch on these.
-NOTIFICATION = "notifications.notification"  # {"seq": int, "json": str}
-READ = "notifications.read"  # {"ids": [...], "unread_count": int, ...}
-REVOKE = "notifications.revoke"  # close every stream of the user
-EVICT = "notifications.evict"  # {"connection": str}: close that one stream
+Addressed = tuple[int, messages.Message]  # (user_id, message for that user's streams)
 
 
-def message(kind: str, **fields: Any) -> dict[str, Any]:
-    """Build a channel-layer message of one of the types above."""
-    return {"type": kind, **fields}
-
-
-async def send(messages: Sequence[tuple[int, dict[str, Any]]]) -> None:
+async def send(addressed: Sequence[Addressed]) -> None:
     """Send each ``(user_id, message)`` to the hubs of all server processes, in batches."""
     layer = get_channel_layer()
     if layer is None:
         return
+    size = messages.BATCH_SIZE
     async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
-        for start in range(0, len(messages), BATCH_SIZE):
-            items = [[user_id, msg] for user_id, msg in messages[start : start + BATCH_SIZE]]
-            await layer.group_send(STREAMS_GROUP, {"type": BATCH, "items": items})
+        for start in range(0, len(addressed), size):
+            items = [[user_id, message] for user_id, message in addressed[start : start + size]]
+            await layer.group_send(messages.STREAMS_GROUP, messages.batch(items))
 
 
-def publish(messages: list[tuple[int, dict[str, Any]]]) -> None:
-    """Send ``messages`` from sync code; log and swallow any failure of the layer."""
-    if not messages:
+def publish(addressed: list[Addressed]) -> None:
+    """Send ``addressed`` messages from sync code; log and swallow any failure of the layer."""
+    if not addressed:
         return
     try:
         if _server_loop() is not None:
             # In a request of an ASGI server: publish from its event loop, where the
             # in-memory layer's streams listen and the layer's connections already live.
-            async_to_sync(send)(messages)
+            async_to_sync(send)(addressed)
         else:
-            _Publisher.get().run(send(messages))
+            _Publisher.get().run(send(addressed))
     except Exception:
         logger.warning(
             "Publishing %d message(s) to the channel layer failed; streams will catch up "
             "from the database.",
-            len(messages),
+            len(addressed),
             exc_info=True,
         )
 

@@ -19,7 +19,7 @@ from notifications.services import revoke_streams
 @receiver(user_logged_out, dispatch_uid="notifications.revoke_on_logout")
 def revoke_on_logout(sender: Any, user: Any = None, **kwargs: Any) -> None:
     if user is not None:
-        revoke_streams(user.pk)
+        revoke_streams(user_id=user.pk)
 
 
 @receiver(post_init, sender=settings.AUTH_USER_MODEL, dispatch_uid="notifications.remember")
@@ -34,5 +34,5 @@ def revoke_on_credentials_change(sender: Any, instance: Any, created: bool, **kw
     if not created and before is not None and before != now:
         password_changed = before[0] != now[0]
         if password_changed or not instance.is_active:
-            revoke_streams(instance.pk)
+            revoke_streams(user_id=instance.pk)
     instance._notifications_credentials = now

@@ -37,6 +37,7 @@ def take_query_token(request: HttpRequest) -> str | None:
         return None
     query = request.GET.copy()
     del query["token"]
-    request.GET = query
+    query._mutable = False
+    request.GET = query  # type: ignore[assignment]  # the stubs know no immutable copy
     request.META["QUERY_STRING"] = scrub(request.META.get("QUERY_STRING", ""))
     return token

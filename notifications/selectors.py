@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router
-from django.db.models import Exists, Max, QuerySet
+from django.db.models import Exists, Field, Max, Model, QuerySet
 
 from notifications.models import Notification, StreamCounter
 
@@ -83,17 +83,22 @@ def _start_sql(alias: str) -> str:
     with the ORM cost more CPU than running it. A user without a counter has never had a
     notification, so nothing is unread either (no row: all zeros)."""
     quote = connections[alias].ops.quote_name
-    counter, notification = StreamCounter._meta, Notification._meta
-    user_id = quote(counter.get_field("user").column)
-    recipient_id = quote(notification.get_field("recipient").column)
+
+    def column(model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field), f"{name} is not a concrete field"
+        return quote(field.column)
+
+    user_id = column(StreamCounter, "user")
+    recipient_id = column(Notification, "recipient")
     return (
-        f"SELECT c.{quote(counter.get_field('last_seq').column)},"
-        f" c.{quote(counter.get_field('pruned_through').column)},"
-        f" c.{quote(counter.get_field('revocations').column)},"
-        f" (SELECT COUNT(*) FROM {quote(notification.db_table)} n"
+        f"SELECT c.{column(StreamCounter, 'last_seq')},"
+        f" c.{column(StreamCounter, 'pruned_through')},"
+        f" c.{column(StreamCounter, 'revocations')},"
+        f" (SELECT COUNT(*) FROM {quote(Notification._meta.db_table)} n"
         f"  WHERE n.{recipient_id} = c.{user_id}"
-        f"  AND n.{quote(notification.get_field('read_at').column)} IS NULL)"
-        f" FROM {quote(counter.db_table)} c WHERE c.{user_id} = %s"
+        f"  AND n.{column(Notification, 'read_at')} IS NULL)"
+        f" FROM {quote(StreamCounter._meta.db_table)} c WHERE c.{user_id} = %s"
     )
 
 

@@ -15,7 +15,6 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     # The fields describe the shape for the schema; the JSON itself comes from
     # notification_payload(), so the API and the stream cannot drift apart.
-    data = serializers.DictField(read_only=True, help_text="A JSON object set by the sender.")
     read = serializers.BooleanField(
         read_only=True, help_text="Whether the recipient has marked it read."
     )
@@ -28,8 +27,17 @@ class NotificationSerializer(serializers.ModelSerializer):
             "seq": {"help_text": "Position in the recipient's stream: the SSE event id."},
         }
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), "data": _object("A JSON object set by the sender.")}
+
     def to_representation(self, instance: Notification) -> dict[str, Any]:
         return notification_payload(instance)
+
+
+def _object(help_text: str, **kwargs: Any) -> serializers.Field:
+    """A JSON object field, for fields named like a serializer's own ``data`` and ``errors``,
+    which cannot be declared as class attributes."""
+    return serializers.DictField(read_only=True, help_text=help_text, **kwargs)
 
 
 class InboxQuerySerializer(serializers.Serializer):
@@ -53,6 +61,7 @@ class ReadResultSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for people.")
-    errors = serializers.DictField(
-        required=False, help_text="For invalid input: each field's messages."
-    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        errors = _object("For invalid input: each field's messages.", required=False)
+        return {**super().get_fields(), "errors": errors}

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import CharField, Count, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from notifications import publish, store
+from notifications import messages, publish, store
+from notifications.messages import Message
 from notifications.models import Notification, StreamCounter
 from notifications.payloads import notification_payload
-from notifications.selectors import unread_count
-from notifications.sse import encode_json
 
 __all__ = [
     "InvalidNotification",
+    "NotificationNotFound",
+    "ReadChange",
     "delete_notification",
-    "mark_all_read",
     "mark_read",
     "mark_unread",
     "notify",
@@ -40,6 +42,10 @@ Recipients = AbstractBaseUser | Iterable[AbstractBaseUser] | QuerySet[Any]
 
 class InvalidNotification(ValueError):
     """A notification that cannot be stored as given; nothing was written."""
+
+
+class NotificationNotFound(LookupError):
+    """No such notification of that user (never another user's: they are not found)."""
 
 
 def notify(
@@ -89,8 +95,9 @@ def _validate(
     if not title or not title.strip():
         raise InvalidNotification("The title must not be empty.")
     for name, value in (("kind", kind), ("title", title), ("url", url)):
-        limit = Notification._meta.get_field(name).max_length
-        if len(value) > limit:
+        field = Notification._meta.get_field(name)
+        limit = field.max_length if isinstance(field, CharField) else None
+        if limit is not None and len(value) > limit:
             raise InvalidNotification(f"The {name} is longer than {limit} characters.")
     if not kind:
         raise InvalidNotification("The kind must not be empty.")
@@ -112,74 +119,80 @@ def _recipient_ids(recipients: Recipients) -> Iterable[int]:
     return [user.pk for user in recipients]
 
 
-def _live_message(notification: Notification) -> dict[str, Any]:
-    # Encoded once here, so no stream re-encodes the payload.
-    payload_json = encode_json(notification_payload(notification))
-    return publish.message(publish.NOTIFICATION, seq=notification.seq, json=payload_json)
+def _live_message(notification: Notification) -> Message:
+    return messages.notification(notification_payload(notification))
 
 
-def _publish_on_commit(messages: list[tuple[int, dict[str, Any]]]) -> None:
-    if messages:
-        transaction.on_commit(partial(publish.publish, messages), robust=True)
+def _publish_on_commit(addressed: list[publish.Addressed]) -> None:
+    if addressed:
+        transaction.on_commit(partial(publish.publish, addressed), robust=True)
 
 
-def _read_changed(user_id: int, **fields: Any) -> None:
-    _publish_on_commit(
-        [(user_id, publish.message(publish.READ, unread_count=unread_count(user_id), **fields))]
-    )
+@dataclass(frozen=True)
+class ReadChange:
+    """What a change of read state did to one user's notifications: which ids changed, and
+    how many of theirs are unread after it."""
+
+    ids: list[int]
+    unread_count: int
 
 
-def mark_read(*, user: AbstractBaseUser, ids: Iterable[int]) -> list[int]:
-    """Mark some of ``user``'s notifications read; return the ids that changed."""
-    with transaction.atomic():
-        changed = list(
-            Notification.objects.filter(
-                recipient_id=user.pk, pk__in=list(ids), read_at__isnull=True
-            ).values_list("pk", flat=True)
-        )
-        if changed:
-            Notification.objects.filter(pk__in=changed).update(read_at=timezone.now())
-            _read_changed(user.pk, ids=changed)
-    return changed
+def mark_read(*, notifications: QuerySet[Notification]) -> dict[int, ReadChange]:
+    """Mark the unread ones among ``notifications`` read; return the change per owner.
 
-
-def mark_all_read(*, user: AbstractBaseUser) -> list[int]:
-    """Mark every unread notification of ``user`` read; return their ids."""
-    with transaction.atomic():
-        unread = Notification.objects.select_for_update().filter(
-            recipient_id=user.pk, read_at__isnull=True
-        )
-        changed = list(unread.values_list("pk", flat=True))
-        if changed:
-            Notification.objects.filter(pk__in=changed).update(read_at=timezone.now())
-            _read_changed(user.pk, ids=changed)
-    return changed
-
-
-def mark_unread(notifications: QuerySet[Notification]) -> int:
-    """Mark notifications unread (an admin action); tell each owner's streams the new count.
-
-    The ``read`` event carries ``"ids": []`` so clients that only mark ids read stay correct,
-    and ``unread_ids`` for those that want to mark them unread again.
+    Serves one notification, all of a user's (``selectors.inbox``) and an admin's selection
+    across users alike. Each owner whose notifications changed gets ``event: read`` with the
+    ids and their new unread count; owners with nothing to change are not in the result.
     """
     with transaction.atomic():
-        changed = list(notifications.filter(read_at__isnull=False).values_list("pk", "recipient"))
-        Notification.objects.filter(pk__in=[pk for pk, _ in changed]).update(read_at=None)
-        by_user: dict[int, list[int]] = {}
-        for pk, user_id in changed:
-            by_user.setdefault(user_id, []).append(pk)
-        for user_id, pks in by_user.items():
-            _read_changed(user_id, ids=[], unread_ids=pks)
-    return len(changed)
+        changed = _lock_by_owner(notifications.filter(read_at__isnull=True))
+        _update(changed, read_at=timezone.now())
+        counts = _announce(changed)
+    return {user_id: ReadChange(ids, counts[user_id]) for user_id, ids in changed.items()}
 
 
-def delete_notification(*, user: AbstractBaseUser, notification_id: int) -> None:
-    """Delete one of ``user``'s notifications; raise ``Notification.DoesNotExist`` otherwise."""
+def mark_unread(*, notifications: QuerySet[Notification]) -> dict[int, ReadChange]:
+    """Mark the read ones among ``notifications`` unread (an admin action); return the change
+    per owner. Their ``event: read`` carries ``"ids": []`` and ``unread_ids``."""
     with transaction.atomic():
-        notification = Notification.objects.get(recipient_id=user.pk, pk=notification_id)
+        changed = _lock_by_owner(notifications.filter(read_at__isnull=False))
+        _update(changed, read_at=None)
+        counts = _announce({user_id: [] for user_id in changed}, unread_ids=changed)
+    return {user_id: ReadChange(ids, counts[user_id]) for user_id, ids in changed.items()}
+
+
+def _lock_by_owner(notifications: QuerySet[Notification]) -> dict[int, list[int]]:
+    """Lock ``notifications`` in id order until commit; return their ids by owner."""
+    by_owner: dict[int, list[int]] = defaultdict(list)
+    # By primary key, whatever joins or ordering the given queryset has, which FOR UPDATE
+    # may not accept; in one order, so concurrent calls cannot deadlock.
+    rows = (
+        Notification.objects.filter(pk__in=notifications.values("pk"))
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "recipient_id")
+    )
+    for pk, user_id in rows:
+        by_owner[user_id].append(pk)
+    return dict(by_owner)
+
+
+def _update(by_owner: dict[int, list[int]], **fields: Any) -> None:
+    ids = [pk for pks in by_owner.values() for pk in pks]
+    if ids:
+        Notification.objects.filter(pk__in=ids).update(**fields)
+
+
+def delete_notification(*, user_id: int, notification_id: int) -> None:
+    """Delete one of ``user_id``'s notifications; raise ``NotificationNotFound`` otherwise."""
+    with transaction.atomic():
+        mine = Notification.objects.filter(recipient_id=user_id, pk=notification_id)
+        notification = mine.select_for_update().first()
+        if notification is None:
+            raise NotificationNotFound(f"User {user_id} has no notification {notification_id}.")
         notification.delete()
         if notification.read_at is None:
-            _unread_counts_changed({user.pk})
+            _announce({user_id: []})
 
 
 def prune(*, older_than: timedelta, read_only: bool = False) -> int:
@@ -206,29 +219,41 @@ def prune(*, older_than: timedelta, read_only: bool = False) -> int:
             doomed.filter(read_at__isnull=True).values_list("recipient_id", flat=True)
         )
         deleted, _ = doomed.delete()
-        _unread_counts_changed(losing_unread)
+        _announce({user_id: [] for user_id in losing_unread})
     return deleted
 
 
-def _unread_counts_changed(user_ids: set[int]) -> None:
-    """Tell each user's streams their new unread count, read in one query for all of them."""
-    if not user_ids:
-        return
+def _announce(
+    read_ids: dict[int, list[int]], *, unread_ids: dict[int, list[int]] | None = None
+) -> dict[int, int]:
+    """Send each user in ``read_ids`` ``event: read`` with their ids and new unread count
+    (read in one query for all of them) after commit; return the counts."""
+    if not read_ids:
+        return {}
     counts = dict(
-        Notification.objects.filter(recipient_id__in=user_ids, read_at__isnull=True)
+        Notification.objects.filter(recipient_id__in=read_ids, read_at__isnull=True)
         .values("recipient_id")
         .annotate(n=Count("*"))
         .values_list("recipient_id", "n")
     )
+    counts = {user_id: counts.get(user_id, 0) for user_id in read_ids}
     _publish_on_commit(
         [
-            (user_id, publish.message(publish.READ, ids=[], unread_count=counts.get(user_id, 0)))
-            for user_id in sorted(user_ids)
+            (
+                user_id,
+                messages.read_state(
+                    ids=ids,
+                    unread_count=counts[user_id],
+                    unread_ids=None if unread_ids is None else unread_ids[user_id],
+                ),
+            )
+            for user_id, ids in sorted(read_ids.items())
         ]
     )
+    return counts
 
 
-def revoke_streams(user_id: int) -> None:
+def revoke_streams(*, user_id: int) -> None:
     """Close every open stream of ``user_id`` on every server process, after commit.
 
     The revocation is counted in the database as well as sent, since the message only rings:
@@ -241,4 +266,4 @@ def revoke_streams(user_id: int) -> None:
         counter.revocations += 1
         counter.revoked_at = timezone.now()
         counter.save(update_fields=["revocations", "revoked_at"])
-        _publish_on_commit([(user_id, publish.message(publish.REVOKE))])
+        _publish_on_commit([(user_id, messages.close_user_streams())])

@@ -14,8 +14,6 @@ from typing import Any
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _UNSAFE_IN_FIELD = re.compile(r"[\r\n\x00]")
 
-HEARTBEAT = b": heartbeat\n\n"
-
 
 def encode_json(value: Any) -> str:
     """Encode ``value`` as compact, one-line, ASCII-only JSON (line breaks stay escaped)."""
@@ -38,6 +36,10 @@ def retry(milliseconds: int) -> bytes:
 def comment(text: str = "") -> bytes:
     """Return a comment frame, which clients ignore and proxies see as traffic."""
     return f": {_field(text)}\n\n".encode()
+
+
+# What an idle stream sends every heartbeat, so that proxies and clients see it alive.
+HEARTBEAT = comment("heartbeat")
 
 
 def event(name: str, data: str, *, id: int | str | None = None) -> bytes:

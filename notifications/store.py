@@ -103,7 +103,7 @@ def with_postgresql(user_ids: Sequence[int], content: Content) -> list[Notificat
         for index, value in zip(returned, row, strict=True):
             values[index] = value
         # Positional: Django's cheapest way to build an instance.
-        stored.append(Notification.from_db(alias, None, values))
+        stored.append(Notification.from_db(alias, names, values))
     return stored
 
 

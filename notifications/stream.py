@@ -14,26 +14,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
-from notifications import metrics, publish, selectors, sse
+from notifications import frames, messages, metrics, selectors, sse
 from notifications.conf import conf
 from notifications.db import database
-from notifications.hub import HEAD, REVOKED, SLOT_LOST, Inbox, hub
+from notifications.hub import Inbox, hub
 from notifications.limits import Slot, slots
+from notifications.messages import Message
 from notifications.models import Notification
-from notifications.payloads import notification_payload
 
 logger = logging.getLogger(__name__)
-
-
-def notification_frame(seq: int, payload_json: str) -> bytes:
-    """Return the SSE frame of one notification."""
-    return sse.event("notification", payload_json, id=seq)
-
-
-def _frame(notification: Notification) -> bytes:
-    return notification_frame(notification.seq, sse.encode_json(notification_payload(notification)))
 
 
 class Closed(Exception):
@@ -49,9 +39,10 @@ class Stream:
         self.slot = slot
         self.hub = hub()
         self.inbox: Inbox | None = None
-        self.generation = 0
         self.last_seq = 0
         self.revocations = 0
+        # The hub's generation this stream has caught up with (see Hub).
+        self.generation = 0
 
     async def frames(self) -> AsyncIterator[bytes]:
         """Yield the stream's bytes until the client leaves or the stream is closed."""
@@ -62,6 +53,7 @@ class Stream:
             # Subscribe before reading the database, so nothing falls between the two.
             self.inbox = self.hub.register(self.user_id, self.slot)
             await self.hub.wait_started()
+            # Read before the database: a change of the feed until then is caught up by it.
             self.generation = self.hub.generation
             start = await database(
                 selectors.stream_start,
@@ -69,17 +61,13 @@ class Stream:
                 last_event_id=self.last_event_id,
                 limit=conf.REPLAY_LIMIT,
             )
-            yield sse.json_event(
-                "connected", {"user_id": self.user_id, "unread_count": start.unread_count}
-            )
+            yield frames.connected(user_id=self.user_id, unread_count=start.unread_count)
             if start.replay.missed:
-                yield sse.json_event(
-                    "resync", {"reason": start.replay.reason, "missed": start.replay.missed}
-                )
+                yield frames.resync(reason=start.replay.reason, missed=start.replay.missed)
             self.last_seq = start.resume_from
             self.revocations = start.revocations
             for notification in start.replay.notifications:
-                yield _frame(notification)
+                yield frames.notification(notification)
                 self.last_seq = notification.seq
             async for frame in self._follow(self.inbox):
                 yield frame
@@ -98,10 +86,10 @@ class Stream:
             if not self.hub.live:
                 wait = min(wait, conf.POLL_SECONDS)
             message = await _next(inbox, max(wait, 0))
-            if self.generation != self.hub.generation or inbox.overflowed:
-                # The live feed went down or up, or this stream fell behind: doorbells may
-                # have been lost, and the database has everything.
-                self.generation, inbox.overflowed = self.hub.generation, False
+            if inbox.overflowed:
+                # This stream fell behind and its inbox dropped messages: the database has
+                # everything.
+                inbox.overflowed = False
                 async for frame in self._fill_gap():
                     sent_since_heartbeat = True
                     yield frame
@@ -120,27 +108,41 @@ class Stream:
                 heartbeat_at = loop.time() + conf.HEARTBEAT_SECONDS
                 sent_since_heartbeat = False
 
-    async def _handle(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
-        kind = message.get("type")
-        if kind in (publish.NOTIFICATION, HEAD):
-            seq = message["seq"]
-            if kind == publish.NOTIFICATION and seq == self.last_seq + 1:
-                self.last_seq = seq
-                yield notification_frame(seq, message["json"])
-            elif seq > self.last_seq:
-                # A message was lost or overtaken: the database has everything up to seq.
-                async for frame in self._fill_gap():
-                    yield frame
-        elif kind == publish.READ:
-            yield sse.json_event("read", {k: v for k, v in message.items() if k != "type"})
-        elif kind == publish.REVOKE:
-            raise Closed("revoked")
-        elif kind == REVOKED and message["revocations"] > self.revocations:
-            raise Closed("revoked while its message was lost")
-        elif kind == SLOT_LOST:
-            raise Closed("its connection slot expired and was taken")
-        elif kind == publish.EVICT and message.get("connection") == self.slot.id:
-            raise Closed("evicted by a newer stream over the limit")
+    async def _handle(self, message: Message) -> AsyncIterator[bytes]:
+        """Act on one message from the hub: a branch for each type it may bring."""
+        match message.get("type"):
+            case messages.NOTIFICATION:
+                seq = message["payload"]["seq"]
+                if seq == self.last_seq + 1:
+                    self.last_seq = seq
+                    yield frames.notification(message["payload"])
+                elif seq > self.last_seq:
+                    # One before it was lost or overtaken: the database has everything.
+                    async for frame in self._fill_gap():
+                        yield frame
+            case messages.NEWER_SEQ:
+                if message["seq"] > self.last_seq:
+                    async for frame in self._fill_gap():
+                        yield frame
+            case messages.FEED_CHANGED:
+                # The live feed went down or up, or dropped messages in a blip: doorbells may
+                # have been lost, and the database has everything.
+                if message["generation"] > self.generation:
+                    self.generation = self.hub.generation
+                    async for frame in self._fill_gap():
+                        yield frame
+            case messages.READ_STATE:
+                yield frames.read_state(message)
+            case messages.CLOSE_USER_STREAMS:
+                raise Closed("revoked")
+            case messages.REVOKED_LATELY:
+                if message["revocations"] > self.revocations:
+                    raise Closed("revoked while its message was lost")
+            case messages.SLOT_LOST:
+                raise Closed("its connection slot expired and was taken")
+            case messages.CLOSE_STREAM:
+                if message["connection"] == self.slot.id:
+                    raise Closed("evicted by a newer stream over the limit")
 
     async def _fill_gap(self) -> AsyncIterator[bytes]:
         """Catch up where the live feed may have lost messages, and count it."""
@@ -159,7 +161,7 @@ class Stream:
             page = await database(self._page_after_last_seq, recheck)
             recheck = False
             for notification in page:
-                yield _frame(notification)
+                yield frames.notification(notification)
                 self.last_seq = notification.seq
             if len(page) < conf.REPLAY_LIMIT:
                 return
@@ -179,7 +181,7 @@ class Stream:
                 await slots().release(self.slot)
 
 
-async def _next(inbox: Inbox, timeout: float) -> dict[str, Any] | None:
+async def _next(inbox: Inbox, timeout: float) -> Message | None:
     """Wait up to ``timeout`` for the next message (cancelling a queue get loses nothing)."""
     try:
         async with asyncio.timeout(timeout):

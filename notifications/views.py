@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
-from notifications import auth, publish
+from notifications import auth, messages, publish
 from notifications.conf import conf
 from notifications.db import database
 from notifications.limits import Admission, new_slot, slots
@@ -40,7 +41,7 @@ def parse_last_event_id(request: HttpRequest) -> int | None:
     return int(raw)
 
 
-async def events(request: HttpRequest) -> HttpResponse:
+async def events(request: HttpRequest) -> HttpResponseBase:
     """``GET /api/events/``: the user's notifications as Server-Sent Events."""
     if request.method != "GET":
         return error(405, f'Method "{request.method}" not allowed.', Allow="GET")
@@ -79,9 +80,7 @@ async def _admit(user_id: int) -> Admission:
         return Admission(slot)
     if admission.evicted:
         try:
-            await publish.send(
-                [(user_id, publish.message(publish.EVICT, connection=admission.evicted))]
-            )
+            await publish.send([(user_id, messages.close_stream(admission.evicted))])
         except Exception:
             logger.warning("Could not tell stream %s to close.", admission.evicted, exc_info=True)
     return admission

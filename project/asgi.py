@@ -4,6 +4,8 @@ Static files are served here too, so ``make run`` needs nothing else; behind ngi
 production, ``/static/`` is answered by nginx from ``collectstatic`` and never gets here.
 """
 
+from __future__ import annotations
+
 import os
 
 from django.core.asgi import get_asgi_application

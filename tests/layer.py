@@ -4,14 +4,13 @@ for one user."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from channels.layers import get_channel_layer
 
-from notifications.publish import BATCH, NOTIFICATION, STREAMS_GROUP
+from notifications.messages import BATCH, NOTIFICATION, STREAMS_GROUP
 
 Message = dict[str, Any]
 
@@ -49,7 +48,8 @@ def payload(message: Message) -> dict[str, Any] | None:
     """Return the notification a message carries, or None for other message types."""
     if message.get("type") != NOTIFICATION:
         return None
-    return json.loads(message["json"])
+    payload: dict[str, Any] = message["payload"]
+    return payload
 
 
 def titled(title: str) -> Callable[[Message], bool]:

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from project.orders.models import Order
+from project.orders.models import Order, OrderStatus
 from project.orders.services import (
     InvalidTransition,
     change_status,
@@ -49,7 +49,7 @@ class OrderForm(forms.ModelForm):
         return status
 
 
-def _status_action(status: Order.Status) -> Any:
+def _status_action(status: OrderStatus) -> Any:
     def action(modeladmin: OrderAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         changed = 0
         for order in queryset.select_related("user"):
@@ -82,10 +82,10 @@ class OrderAdmin(admin.ModelAdmin):
     view_on_site = False
     actions = [_status_action(status) for status in Order.Status if status != Order.Status.PLACED]
 
-    def get_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Order | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["user", "number", "total"]
-        return ["number", "user", "total", "status", "created_at", "updated_at"]
+            return ("user", "number", "total")
+        return ("number", "user", "total", "status", "created_at", "updated_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
         """Let staff change only the status of a placed order: its contents are history."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -59,16 +59,21 @@ class Order(models.Model):
         return reverse("orders:detail", args=[self.number])
 
     @classmethod
-    def from_db(cls, db: str | None, field_names: Iterable[str], values: Iterable[Any]) -> Order:
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any]
+    ) -> Order:
         order = super().from_db(db, field_names, values)
         order._stored_status = order.__dict__.get("status")
         return order
 
     def refresh_from_db(
-        self, using: str | None = None, fields: Iterable[str] | None = None, **kwargs: Any
+        self,
+        using: str | None = None,
+        fields: Iterable[str] | None = None,
+        from_queryset: models.QuerySet[Order] | None = None,
     ) -> None:
         fields = None if fields is None else list(fields)
-        super().refresh_from_db(using=using, fields=fields, **kwargs)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
         if fields is None or "status" in fields:
             self._stored_status = self.status
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from notifications.services import notify
-from project.orders.models import Order
+from project.orders.models import Order, OrderStatus
 
 _BODIES = {
     Order.Status.PLACED: "We have received your order. Total: {total:.2f}.",
@@ -43,7 +43,7 @@ def notify_owner(
         kind=f"order.{instance.status}",
         title=f"Order #{instance.number} {instance.status}",
         # str() first: a shell may have assigned a float or a string, saved as is.
-        body=_BODIES[instance.status].format(total=Decimal(str(instance.total))),
+        body=_BODIES[OrderStatus(instance.status)].format(total=Decimal(str(instance.total))),
         url=instance.get_absolute_url(),
         data={"order": instance.number, "status": instance.status},
         dedupe_key=f"order:{instance.pk}:{instance.status}",

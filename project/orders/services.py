@@ -7,12 +7,15 @@ order changed from the admin, a shell or a script notifies exactly as one change
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from project.orders.models import Order
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 __all__ = [
     "InvalidTransition",
@@ -73,13 +76,15 @@ def check_transition(*, current: str, new: str, number: int | None = None) -> No
         raise InvalidTransition(number=number, current=current, new=new)
 
 
-def place_order(*, user: AbstractBaseUser, total: Decimal, number: int | None = None) -> Order:
+def place_order(*, user: User, total: Decimal, number: int | None = None) -> Order:
     """Store a new order of ``user``; its owner is told once the transaction commits.
 
     Without ``number`` the order takes the next one. Invalid input raises Django's
     ``ValidationError`` (a negative total, a taken number...) and stores nothing.
     """
-    order = Order(user=user, total=total, number=number)
+    order = Order(user=user, total=total)
+    if number is not None:
+        order.number = number
     order.full_clean(exclude=None if number is not None else ["number"])
     # One transaction for the order and its notification: neither is stored without the other.
     with transaction.atomic():

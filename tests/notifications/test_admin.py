@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
-from notifications import publish
+from notifications import messages
 from notifications.models import Notification
 from notifications.services import mark_read, notify
 
@@ -32,7 +32,7 @@ def inbox(user: Any, other_user: Any) -> dict[str, Notification]:
     """Alice has read "Order #7 shipped"; Bob has not read "Spring sale"."""
     [shipped] = notify(user, kind="order", title="Order #7 shipped", body="Tracking: XY123")
     [sale] = notify(other_user, kind="promo", title="Spring sale", body="Everything half off")
-    mark_read(user=user, ids=[shipped.pk])
+    mark_read(notifications=Notification.objects.filter(pk__in=[shipped.pk]))
     return {"shipped": shipped, "sale": sale}
 
 
@@ -126,8 +126,11 @@ def test_mark_as_read_marks_each_owners_notifications_and_tells_their_streams(
     assert messages_of(response) == ["Marked 2 notifications as read."]
     assert not Notification.objects.filter(read_at__isnull=True).exists()
     assert sorted(published, key=lambda sent: sent[0]) == [
-        (user.pk, {"type": publish.READ, "ids": [unread_of_alice.pk], "unread_count": 0}),
-        (other_user.pk, {"type": publish.READ, "ids": [inbox["sale"].pk], "unread_count": 0}),
+        (user.pk, {"type": messages.READ_STATE, "ids": [unread_of_alice.pk], "unread_count": 0}),
+        (
+            other_user.pk,
+            {"type": messages.READ_STATE, "ids": [inbox["sale"].pk], "unread_count": 0},
+        ),
     ]
 
 
@@ -151,7 +154,9 @@ def test_deleting_an_unread_notification_corrects_the_owners_badge(
         act(staff_client, "delete_selected", [inbox["shipped"], inbox["sale"]], post="yes")
 
     assert not Notification.objects.exists()
-    assert published == [(other_user.pk, {"type": publish.READ, "ids": [], "unread_count": 0})]
+    assert published == [
+        (other_user.pk, {"type": messages.READ_STATE, "ids": [], "unread_count": 0})
+    ]
 
 
 # --- the send page -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications import publish, services
+from notifications import messages, services
 from notifications.models import Notification
 from notifications.payloads import notification_payload
 from notifications.serializers import NotificationSerializer
@@ -79,7 +79,7 @@ def assert_error(response: Any, status: int) -> str:
 @pytest.mark.django_db
 def test_list_is_newest_first_in_the_streams_shape(alice: Client, user: Any, send: Any) -> None:
     stored = send(user, 3, body="Body", url="/x/", data={"a": [1, 2]})
-    services.mark_read(user=user, ids=[stored[0].pk])
+    services.mark_read(notifications=Notification.objects.filter(pk__in=[stored[0].pk]))
 
     response = alice.get(LIST)
 
@@ -140,7 +140,9 @@ def test_a_page_does_not_shift_when_new_notifications_arrive(
 @pytest.mark.django_db
 def test_unread_true_lists_only_unread(alice: Client, user: Any, send: Any) -> None:
     stored = send(user, 4)
-    services.mark_read(user=user, ids=[stored[1].pk, stored[2].pk])
+    services.mark_read(
+        notifications=Notification.objects.filter(pk__in=[stored[1].pk, stored[2].pk])
+    )
 
     unread = alice.get(LIST, {"unread": "true"}).json()["results"]
     everything = alice.get(LIST, {"unread": "false"}).json()["results"]
@@ -165,7 +167,7 @@ def test_a_bad_cursor_is_a_json_404(alice: Client) -> None:
 def test_unread_count(alice: Client, user: Any, other_user: Any, send: Any) -> None:
     stored = send(user, 3)
     send(other_user, 2)
-    services.mark_read(user=user, ids=[stored[0].pk])
+    services.mark_read(notifications=Notification.objects.filter(pk__in=[stored[0].pk]))
     assert alice.get(UNREAD_COUNT).json() == {"unread_count": 2}
 
 
@@ -226,7 +228,7 @@ def test_read_marks_one_and_says_what_changed(alice: Client, user: Any, send: An
 @pytest.mark.django_db
 def test_read_all_marks_only_ones_own(alice: Client, user: Any, other_user: Any, send: Any) -> None:
     mine = send(user, 3)
-    services.mark_read(user=user, ids=[mine[0].pk])
+    services.mark_read(notifications=Notification.objects.filter(pk__in=[mine[0].pk]))
     theirs = send(other_user)[0]
 
     response = alice.post(READ_ALL)
@@ -404,7 +406,7 @@ def test_session_writes_need_the_csrf_token(user: Any, send: Any, method: str, u
 
 
 def is_read_event(message: dict[str, Any]) -> bool:
-    return message["type"] == publish.READ
+    return message["type"] == messages.READ_STATE
 
 
 @pytest.mark.django_db(transaction=True)

@@ -224,7 +224,7 @@ def child_database_url() -> str:
 def old_and_new(user: Any) -> dict[str, Notification]:
     """An old read, an old unread and a new notification of one user."""
     old_read, old_unread, new = (notify(user, kind="info", title=t)[0] for t in "abc")
-    mark_read(user=user, ids=[old_read.pk])
+    mark_read(notifications=Notification.objects.filter(pk=old_read.pk))
     Notification.objects.filter(pk__in=[old_read.pk, old_unread.pk]).update(
         created_at=timezone.now() - timedelta(days=40)
     )

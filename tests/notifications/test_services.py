@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -17,13 +16,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import publish
+from notifications import messages
 from notifications.models import Notification, StreamCounter
 from notifications.payloads import notification_payload
 from notifications.services import (
     InvalidNotification,
+    NotificationNotFound,
     delete_notification,
-    mark_all_read,
     mark_read,
     mark_unread,
     notify,
@@ -53,8 +52,19 @@ def send(recipients: Any, title: str = "Your order shipped", **fields: Any) -> l
     return notify(recipients, kind=fields.pop("kind", "info"), title=title, **fields)
 
 
+def mark_ids_read(user: Any, ids: list[int]) -> list[int]:
+    """Mark some of ``user``'s notifications read; return the ids that changed."""
+    change = mark_read(notifications=Notification.objects.filter(recipient=user, pk__in=ids))
+    return change[user.pk].ids if user.pk in change else []
+
+
+def mark_all_read(user: Any) -> list[int]:
+    change = mark_read(notifications=Notification.objects.filter(recipient=user))
+    return change[user.pk].ids if user.pk in change else []
+
+
 def read_message(user: Any, ids: list[int], **fields: Any) -> tuple[int, dict[str, Any]]:
-    return (user.pk, {"type": publish.READ, "ids": ids, **fields})
+    return (user.pk, {"type": messages.READ_STATE, "ids": ids, **fields})
 
 
 class Abort(Exception):
@@ -90,9 +100,9 @@ def test_notify_stores_one_row_and_publishes_its_payload_on_commit(
     assert row.read_at is None
     [(user_id, message)] = published
     assert user_id == user.pk
-    assert message["type"] == publish.NOTIFICATION
-    assert message["seq"] == 1
-    assert json.loads(message["json"]) == notification_payload(row)
+    assert message["type"] == messages.NOTIFICATION
+    assert message["payload"]["seq"] == 1
+    assert message["payload"] == notification_payload(row)
 
 
 def test_notify_accepts_a_list_and_a_queryset(user, other_user):
@@ -181,7 +191,7 @@ def test_a_bulk_call_across_batches_gives_each_user_their_next_seq_and_returns_t
     assert [notification_payload(n) for n in stored] == [
         notification_payload(rows[n.pk]) for n in stored
     ]
-    assert [json.loads(message["json"]) for _, message in published] == [
+    assert [message["payload"] for _, message in published] == [
         notification_payload(n) for n in stored
     ]
 
@@ -260,7 +270,7 @@ def test_a_rolled_back_notify_stores_publishes_and_numbers_nothing(
         send(user)
 
     assert seqs(user) == [1]
-    assert [message["seq"] for _, message in published] == [1]
+    assert [message["payload"]["seq"] for _, message in published] == [1]
 
 
 # --- publishing through a real channel layer -----------------------------------------------
@@ -298,9 +308,9 @@ async def test_a_committed_notify_reaches_the_layer_exactly_once(channel_layers,
         [stored] = await sync_to_async(send)(user)
 
         [message] = await listener.until(any_message)
-        assert message["type"] == publish.NOTIFICATION
-        assert message["seq"] == 1
-        assert json.loads(message["json"]) == notification_payload(stored)
+        assert message["type"] == messages.NOTIFICATION
+        assert message["payload"]["seq"] == 1
+        assert message["payload"] == notification_payload(stored)
         await assert_nothing_more(listener)
 
 
@@ -329,8 +339,8 @@ async def test_notify_inside_a_transaction_publishes_when_it_commits(channel_lay
     async with listening(user.pk) as listener:
         await sync_to_async(notify_twice_in_one_transaction)()
 
-        received = await listener.until(lambda message: message.get("seq") == 2)
-        assert [message["seq"] for message in received] == [1, 2]
+        received = await listener.until(lambda message: message["payload"]["seq"] == 2)
+        assert [message["payload"]["seq"] for message in received] == [1, 2]
         await assert_nothing_more(listener)
 
 
@@ -503,19 +513,21 @@ def test_one_batch_outside_a_transaction_is_one_statement_then_published(user, p
     # doorbell rings.
     assert len(captured.captured_queries) == 1
     assert not connection.in_atomic_block
-    assert [(user_id, m["seq"]) for user_id, m in published] == [(user.pk, stored[0].seq)]
+    assert [(user_id, m["payload"]["seq"]) for user_id, m in published] == [
+        (user.pk, stored[0].seq)
+    ]
 
 
 def test_revoking_streams_is_counted_in_the_database_and_published(
     user, published, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        revoke_streams(user.pk)  # a user never notified: their counter is created
-        revoke_streams(user.pk)
+        revoke_streams(user_id=user.pk)  # a user never notified: their counter is created
+        revoke_streams(user_id=user.pk)
 
     counter = StreamCounter.objects.get(user=user)
     assert (counter.revocations, counter.revoked_at is not None) == (2, True)
-    assert published == [(user.pk, {"type": publish.REVOKE})] * 2
+    assert published == [(user.pk, {"type": messages.CLOSE_USER_STREAMS})] * 2
     send(user)  # the store leaves the count alone
     assert StreamCounter.objects.get(user=user).revocations == 2
 
@@ -530,13 +542,13 @@ def test_mark_read_marks_only_the_users_own_unread_ones_and_publishes(
     [foreign] = send(other_user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        changed = mark_read(user=user, ids=[first.pk, second.pk, foreign.pk])
+        changed = mark_ids_read(user, [first.pk, second.pk, foreign.pk])
 
     assert sorted(changed) == [first.pk, second.pk]
     assert set(Notification.objects.filter(read_at__isnull=False)) == {first, second}
     [(user_id, message)] = published
     assert user_id == user.pk
-    assert message["type"] == publish.READ
+    assert message["type"] == messages.READ_STATE
     assert sorted(message["ids"]) == [first.pk, second.pk]
     assert message["unread_count"] == 1
     assert third.pk not in message["ids"]
@@ -546,11 +558,11 @@ def test_mark_read_of_read_ones_changes_and_publishes_nothing(
     user, published, django_capture_on_commit_callbacks
 ):
     [notification] = send(user)
-    mark_read(user=user, ids=[notification.pk])
+    mark_ids_read(user, [notification.pk])
     read_at = Notification.objects.get().read_at
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert mark_read(user=user, ids=[notification.pk]) == []
+        assert mark_ids_read(user, [notification.pk]) == []
 
     assert Notification.objects.get().read_at == read_at
     assert published == []
@@ -563,7 +575,7 @@ def test_mark_all_read_marks_every_unread_one_of_the_user(
     [foreign] = send(other_user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        changed = mark_all_read(user=user)
+        changed = mark_all_read(user)
 
     assert sorted(changed) == sorted(n.pk for n in mine)
     assert not Notification.objects.filter(recipient=user, read_at__isnull=True).exists()
@@ -575,7 +587,7 @@ def test_mark_all_read_with_nothing_unread_publishes_nothing(
     user, published, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        assert mark_all_read(user=user) == []
+        assert mark_all_read(user) == []
 
     assert published == []
 
@@ -585,13 +597,15 @@ def test_mark_unread_tells_each_owner_their_new_count(
 ):
     mine = [send(user)[0] for _ in range(2)]
     [theirs] = send(other_user)
-    mark_all_read(user=user)
-    mark_all_read(user=other_user)
+    mark_all_read(user)
+    mark_all_read(other_user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        changed = mark_unread(Notification.objects.filter(pk__in=[mine[0].pk, theirs.pk]))
+        changed = mark_unread(
+            notifications=Notification.objects.filter(pk__in=[mine[0].pk, theirs.pk])
+        )
 
-    assert changed == 2
+    assert sum(len(change.ids) for change in changed.values()) == 2
     assert set(Notification.objects.filter(read_at__isnull=True)) == {mine[0], theirs}
     assert sorted(published, key=lambda sent: sent[0]) == [
         read_message(user, [], unread_count=1, unread_ids=[mine[0].pk]),
@@ -605,7 +619,7 @@ def test_mark_unread_of_unread_ones_publishes_nothing(
     send(user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert mark_unread(Notification.objects.all()) == 0
+        assert mark_unread(notifications=Notification.objects.all()) == {}
 
     assert published == []
 
@@ -619,7 +633,7 @@ def test_deleting_an_unread_notification_publishes_the_new_count(
     doomed, kept = send(user)[0], send(user)[0]
 
     with django_capture_on_commit_callbacks(execute=True):
-        delete_notification(user=user, notification_id=doomed.pk)
+        delete_notification(user_id=user.pk, notification_id=doomed.pk)
 
     assert list(Notification.objects.all()) == [kept]
     assert published == [read_message(user, [], unread_count=1)]
@@ -629,10 +643,10 @@ def test_deleting_a_read_notification_publishes_nothing(
     user, published, django_capture_on_commit_callbacks
 ):
     [notification] = send(user)
-    mark_all_read(user=user)
+    mark_all_read(user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        delete_notification(user=user, notification_id=notification.pk)
+        delete_notification(user_id=user.pk, notification_id=notification.pk)
 
     assert not Notification.objects.exists()
     assert published == []
@@ -641,8 +655,8 @@ def test_deleting_a_read_notification_publishes_nothing(
 def test_nobody_deletes_another_users_notification(user, other_user):
     [theirs] = send(other_user)
 
-    with pytest.raises(Notification.DoesNotExist):
-        delete_notification(user=user, notification_id=theirs.pk)
+    with pytest.raises(NotificationNotFound):
+        delete_notification(user_id=user.pk, notification_id=theirs.pk)
 
     assert Notification.objects.filter(pk=theirs.pk).exists()
 
@@ -663,7 +677,7 @@ def pruned_through(user: Any) -> int:
 def test_prune_deletes_what_is_older_and_remembers_the_highest_pruned_seq(user, other_user):
     old_read, old_unread, recent = (send(user)[0] for _ in range(3))
     [theirs] = send(other_user)
-    mark_read(user=user, ids=[old_read.pk])
+    mark_ids_read(user, [old_read.pk])
     for notification in (old_read, old_unread, theirs):
         age(notification, days=31)
 
@@ -680,7 +694,7 @@ def test_prune_tells_users_who_lost_unread_ones_their_new_count(
     [old_unread] = send(user)
     send(user)  # recent: still unread after the prune
     [old_read] = send(other_user)
-    mark_read(user=other_user, ids=[old_read.pk])
+    mark_ids_read(other_user, [old_read.pk])
     for notification in (old_unread, old_read):
         age(notification, days=31)
     published.clear()
@@ -690,13 +704,13 @@ def test_prune_tells_users_who_lost_unread_ones_their_new_count(
 
     # Only the user whose unread count changed hears of it; the other lost a read one.
     assert published == [
-        (user.pk, {"type": publish.READ, "ids": [], "unread_count": 1}),
+        (user.pk, {"type": messages.READ_STATE, "ids": [], "unread_count": 1}),
     ]
 
 
 def test_prune_read_only_keeps_unread_notifications_however_old(user):
     old_unread, old_read = send(user)[0], send(user)[0]
-    mark_read(user=user, ids=[old_read.pk])
+    mark_ids_read(user, [old_read.pk])
     age(old_unread, days=400)
     age(old_read, days=400)
 
@@ -708,7 +722,7 @@ def test_prune_read_only_keeps_unread_notifications_however_old(user):
 
 def test_the_pruned_watermark_never_goes_back(user):
     old_unread, old_read = send(user)[0], send(user)[0]
-    mark_read(user=user, ids=[old_read.pk])
+    mark_ids_read(user, [old_read.pk])
     age(old_unread, days=10)
     age(old_read, days=10)
     prune(older_than=timedelta(days=1), read_only=True)

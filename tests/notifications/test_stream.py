@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -12,9 +12,10 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from notifications import publish, services
+from notifications import messages, publish, services
 from notifications.hub import hub
 from notifications.limits import slots
+from notifications.models import Notification
 from notifications.tickets import StreamTicket
 from project.asgi import application
 from project.settings import channel_layers
@@ -210,13 +211,13 @@ async def test_duplicate_skipped_and_gap_filled_from_database(user: Any) -> None
     [first] = await notify(user, kind="info", title="one")
     assert (await stream.next_event()).id == "1"
     # A replayed doorbell for seq 1 is ignored.
-    await publish.send([(user.pk, publish.message(publish.NOTIFICATION, seq=1, json="{}"))])
+    await publish.send([(user.pk, messages.notification({"seq": 1}))])
     # Rows 2 and 3 exist but only 3's doorbell rings: 2 is read from the database.
     from notifications.models import Notification
 
     await Notification.objects.acreate(recipient=user, seq=2, kind="info", title="two")
     await Notification.objects.acreate(recipient=user, seq=3, kind="info", title="three")
-    await publish.send([(user.pk, publish.message(publish.NOTIFICATION, seq=3, json="{}"))])
+    await publish.send([(user.pk, messages.notification({"seq": 3}))])
     events = await stream.events(2)
     assert [(e.id, e.json()["title"]) for e in events] == [("2", "two"), ("3", "three")]
     await stream.close()
@@ -225,7 +226,7 @@ async def test_duplicate_skipped_and_gap_filled_from_database(user: Any) -> None
 async def test_read_events_reach_every_stream(user: Any) -> None:
     [n] = await notify(user, kind="info", title="x")
     streams = [await connected(user) for _ in range(2)]
-    await sync_to_async(services.mark_read)(user=user, ids=[n.pk])
+    await sync_to_async(services.mark_read)(notifications=Notification.objects.filter(pk=n.pk))
     for s in streams:
         event = await s.until("read")
         assert event.id is None
@@ -278,7 +279,7 @@ async def test_evict_oldest_closes_the_oldest_stream(user: Any, configure: Any) 
 
 async def test_revocation_ends_the_stream(user: Any) -> None:
     stream = await connected(user)
-    await sync_to_async(services.revoke_streams)(user.pk)
+    await sync_to_async(services.revoke_streams)(user_id=user.pk)
     await stream.until_ended(timeout=5)
     await stream.close()
     assert await slots().count(user.pk) == 0
@@ -342,10 +343,15 @@ def redis_layer(settings: Any, redis_url: str) -> None:
     settings.CHANNEL_LAYERS = channel_layers(redis_url, CHANNELS_PREFIX)
 
 
+async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    """Wait for ``condition`` to hold, checking often, failing after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
 async def until_live() -> None:
-    async with asyncio.timeout(5):
-        while not hub().live:
-            await asyncio.sleep(0.05)
+    await until(lambda: hub().live)
 
 
 async def test_idle_hub_stays_subscribed_on_redis(
@@ -354,10 +360,10 @@ async def test_idle_hub_stays_subscribed_on_redis(
     configure(HEARTBEAT_SECONDS=30)
     stream = await connected(user)
     await until_live()
-    generation = hub().generation
-    # Longer than the layer's blocking receive (5 s): an idle receive must not look like
-    # an outage, which would send every stream of the process to the database.
-    await asyncio.sleep(7)
+    generation, probes = hub().generation, hub().probes_answered
+    # Probes answered for longer than the layer's blocking receive (5 s): an idle receive
+    # must not look like an outage, which would send every stream to the database.
+    await until(lambda: hub().probes_answered >= probes + 7, timeout=15)
     assert hub().live and hub().generation == generation
     await notify(user, kind="info", title="still live")
     assert (await stream.next_event()).json()["title"] == "still live"
@@ -388,7 +394,7 @@ async def test_a_revocation_lost_in_a_blip_still_ends_the_stream(
     await until_live()
     async with blip():
         # Say, logging out elsewhere while the feed reconnects: the message is lost...
-        await sync_to_async(services.revoke_streams)(user.pk)
+        await sync_to_async(services.revoke_streams)(user_id=user.pk)
     # ...but it was counted in the database, which the stream checks when it catches up.
     await stream.until_ended(timeout=5)
     await stream.close()
@@ -400,7 +406,7 @@ async def test_a_revocation_while_the_layer_is_down_ends_the_stream(
     configure(POLL_SECONDS=0.2)
     settings.CHANNEL_LAYERS = channel_layers(f"redis://127.0.0.1:{free_port()}/0")
     stream = await connected(user)
-    await sync_to_async(services.revoke_streams)(user.pk)  # its message cannot be sent
+    await sync_to_async(services.revoke_streams)(user_id=user.pk)  # its message cannot be sent
     await stream.until_ended(timeout=5)
     await stream.close()
 
@@ -493,11 +499,12 @@ async def test_the_sweep_leaves_streams_opened_after_a_revocation_open(
     user: Any, redis_layer: None, configure: Any
 ) -> None:
     configure(HEARTBEAT_SECONDS=0.5)
-    await sync_to_async(services.revoke_streams)(user.pk)  # say, a logout elsewhere before
+    await sync_to_async(services.revoke_streams)(user_id=user.pk)  # say, a logout elsewhere before
     stream = await connected(user)
     await until_live()
     # Sweeps see the revocation for a while; this stream's credentials are newer than it.
-    await asyncio.sleep(2.5)
+    beats = hub().beats
+    await until(lambda: hub().beats >= beats + 4)
     await notify(user, kind="info", title="still open")
     assert (await stream.next_event()).json()["title"] == "still open"
     await stream.close()
@@ -527,7 +534,8 @@ async def test_heartbeat_renews_slots_and_a_lost_slot_ends_the_stream(
     configure(HEARTBEAT_SECONDS=0.2, MAX_CONNECTIONS_PER_USER=1)
     stream = await connected(user)
     # Leases last three heartbeats; renewed, the slot outlives them.
-    await asyncio.sleep(1.5)
+    beats = hub().beats
+    await until(lambda: hub().beats >= beats + 5)
     assert await slots().count(user.pk) == 1
     # Its lease vanishes and another stream takes the only place: this one must go.
     [inbox] = hub().inboxes[user.pk]

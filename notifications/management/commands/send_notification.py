@@ -45,6 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         data = self._data(options["data"])
+        recipients: services.Recipients
         if options["users"]:
             recipients = self._named_users(options["users"])
         elif options["group"] is not None:

@@ -12,7 +12,10 @@ from django.db import transaction
 from project.orders.services import change_status, place_order
 
 # (total, statuses after placed): one order still to pay, one to ship.
-DEMO_ORDERS = ((Decimal("42.00"), []), (Decimal("17.90"), ["paid"]))
+DEMO_ORDERS: tuple[tuple[Decimal, list[str]], ...] = (
+    (Decimal("42.00"), []),
+    (Decimal("17.90"), ["paid"]),
+)
 
 
 class Command(BaseCommand):

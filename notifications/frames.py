@@ -1,0 +1,34 @@
+"""What a stream sends, as SSE bytes: the one place notifications and events become frames.
+
+A notification reaches a stream either as a row (replay, catching up) or as the payload a
+publisher stored it with (live): both become the same frame here, through the one JSON
+shape in :mod:`notifications.payloads`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notifications import sse
+from notifications.models import Notification
+from notifications.payloads import Payload, notification_payload
+
+
+def notification(row_or_payload: Notification | Payload) -> bytes:
+    """Return the ``notification`` event of a stored row or of its live payload."""
+    if isinstance(row_or_payload, Notification):
+        row_or_payload = notification_payload(row_or_payload)
+    return sse.json_event("notification", row_or_payload, id=row_or_payload["seq"])
+
+
+def connected(*, user_id: int, unread_count: int) -> bytes:
+    return sse.json_event("connected", {"user_id": user_id, "unread_count": unread_count})
+
+
+def resync(*, reason: str, missed: int) -> bytes:
+    return sse.json_event("resync", {"reason": reason, "missed": missed})
+
+
+def read_state(message: dict[str, Any]) -> bytes:
+    """Return the ``read`` event of a read-state message: its fields but the type."""
+    return sse.json_event("read", {k: v for k, v in message.items() if k != "type"})

@@ -1,0 +1,94 @@
+"""Every message that travels between publishers, the hub and streams: one vocabulary.
+
+Three kinds of message, by who sends them to whom:
+
+- **On the channel layer**, between processes: a publisher sends :data:`BATCH` messages to
+  :data:`STREAMS_GROUP`, which every server process's hub joins; each batch carries
+  ``[user_id, message]`` items for one user's streams. A hub also sends itself
+  :data:`PROBE` messages through the layer, to prove that the live feed works end to end.
+- **From publishers to one user's streams** (inside a batch): a stored notification, a
+  change of read state, the order to close all of the user's streams, or one of them.
+- **From the hub to streams in its process**: the live feed changed state, the sweep saw a
+  newer ``seq`` or a revocation whose message never came, a slot was lost.
+
+A message is a plain ``dict`` with a ``"type"``, so the channel layer can carry it; the
+builders below are the only places one is made, and ``Stream`` has a branch for each type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Message = dict[str, Any]
+
+# The channel-layer group every server process's hub joins.
+STREAMS_GROUP = "notifications.streams"
+# Items per batch: a broadcast to many users is a few layer messages, not one per user.
+BATCH_SIZE = 500
+
+# On the channel layer.
+BATCH = "notifications.batch"  # {"items": [[user_id, message], ...]}
+PROBE = "notifications.probe"  # {"n": int}: a hub's numbered message to itself
+
+# From publishers to one user's streams.
+NOTIFICATION = "notifications.notification"  # {"payload": {...}}: the API's JSON shape
+READ_STATE = "notifications.read_state"  # {"ids", "unread_count"[, "unread_ids"]}
+CLOSE_USER_STREAMS = "notifications.close_user_streams"  # credentials stopped being good
+CLOSE_STREAM = "notifications.close_stream"  # {"connection": str}: evicted over the limit
+
+# From the hub to the streams of its process.
+FEED_CHANGED = "notifications.feed_changed"  # {"generation": int}: doorbells may be lost
+NEWER_SEQ = "notifications.newer_seq"  # {"seq": int}: the sweep saw it stored
+REVOKED_LATELY = "notifications.revoked_lately"  # {"revocations": int}: the sweep saw it
+SLOT_LOST = "notifications.slot_lost"  # the stream's connection slot expired and was taken
+
+
+def batch(items: list[list[Any]]) -> Message:
+    return {"type": BATCH, "items": items}
+
+
+def probe(n: int) -> Message:
+    return {"type": PROBE, "n": n}
+
+
+def notification(payload: dict[str, Any]) -> Message:
+    """A stored notification, as its JSON-ready payload (``payloads.notification_payload``)."""
+    return {"type": NOTIFICATION, "payload": payload}
+
+
+def read_state(
+    *, ids: list[int], unread_count: int, unread_ids: list[int] | None = None
+) -> Message:
+    """Read state changed: ``ids`` became read (``unread_ids`` unread), leaving ``unread_count``.
+
+    Clients that only mark ids read stay correct when notifications become unread, since
+    ``ids`` is then empty and the count is right.
+    """
+    message: Message = {"type": READ_STATE, "ids": ids, "unread_count": unread_count}
+    if unread_ids is not None:
+        message["unread_ids"] = unread_ids
+    return message
+
+
+def close_user_streams() -> Message:
+    return {"type": CLOSE_USER_STREAMS}
+
+
+def close_stream(connection: str) -> Message:
+    return {"type": CLOSE_STREAM, "connection": connection}
+
+
+def feed_changed(generation: int) -> Message:
+    return {"type": FEED_CHANGED, "generation": generation}
+
+
+def newer_seq(seq: int) -> Message:
+    return {"type": NEWER_SEQ, "seq": seq}
+
+
+def revoked_lately(revocations: int) -> Message:
+    return {"type": REVOKED_LATELY, "revocations": revocations}
+
+
+def slot_lost() -> Message:
+    return {"type": SLOT_LOST}
