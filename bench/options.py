@@ -11,7 +11,6 @@ SCENARIOS = ("idle", "broadcast", "rate", "burst")
 STANDARD = ("broadcast", "rate", "burst")
 STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5}
 USER_PREFIX = "bench-"
-LAYERS = ("pubsub", "core")
 # The ASGI server of the run: the project's (daphne), or uvicorn to compare with.
 SERVERS = ("daphne", "uvicorn")
 # What the streams connect to: the product's stream, or a floor to compare it with.
@@ -46,7 +45,6 @@ class Options:
     output: str | None
     recreate_db: bool
     profile: bool = False
-    layer: str = "pubsub"
     endpoint: str = "stream"
     server: str = "daphne"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -64,7 +62,7 @@ class Options:
     @property
     def settings_module(self) -> str:
         """``project.settings`` unless a comparison needs the bench's additions."""
-        if self.layer == "pubsub" and self.endpoint == "stream":
+        if self.endpoint == "stream":
             return "project.settings"
         return "bench.settings"
 
@@ -90,7 +88,6 @@ class Options:
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": self.settings_module,
-                "BENCH_LAYER": self.layer,
                 "DATABASE_URL": f"{self.database_url}?application_name=bench-{role}",
                 "REDIS_URL": self.redis_url,
                 "CHANNELS_PREFIX": "bench",
@@ -150,13 +147,6 @@ def parse(argv: list[str] | None = None) -> Options:
         "--recreate-db", action="store_true", help="drop and recreate the bench database first"
     )
     parser.add_argument(
-        "--layer",
-        choices=LAYERS,
-        default="pubsub",
-        help="channel layer: the project's (channels-redis pub/sub), or the channels-redis "
-        "core layer to compare with (see bench/settings.py)",
-    )
-    parser.add_argument(
         "--endpoint",
         choices=sorted(ENDPOINTS),
         default="stream",
@@ -214,7 +204,6 @@ def parse(argv: list[str] | None = None) -> Options:
         output=args.output,
         recreate_db=args.recreate_db,
         profile=args.profile,
-        layer=args.layer,
         endpoint=args.endpoint,
         server=args.server,
         extra_env=extra,

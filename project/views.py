@@ -9,17 +9,9 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.defaults import page_not_found
-
-
-def _url(name: str) -> str | None:
-    """Return the path of ``name``, or None where the site has no such page."""
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return None
 
 
 @login_required
@@ -35,15 +27,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "eventsPath": reverse("notifications:events"),
         "apiPath": reverse("notifications:notification-list"),
     }
-    return render(
-        request,
-        "inbox.html",
-        {
-            "config": config,
-            "admin_url": _url("admin:index") if user.is_staff else None,
-            "orders_url": _url("orders:list"),
-        },
-    )
+    return render(request, "inbox.html", {"config": config})
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -7,5 +7,6 @@ from project.orders import views
 app_name = "orders"
 
 urlpatterns = [
+    path("", views.order_list, name="list"),
     path("<int:number>/", views.order_detail, name="detail"),
 ]

@@ -27,3 +27,30 @@ def test_visitors_are_asked_to_log_in(client: Client, order: Order) -> None:
     response = client.get(order.get_absolute_url())
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
+
+
+def test_the_orders_page_lists_only_the_users_own_orders(
+    client: Client, order: Order, other_user: Any
+) -> None:
+    from project.orders.services import place_order
+
+    theirs = place_order(user=other_user, total=order.total)
+    client.force_login(order.user)
+    response = client.get("/orders/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f'href="{order.get_absolute_url()}"' in page
+    assert theirs.get_absolute_url() not in page
+    # The site's header, as on every signed-in page: the inbox and a way to log out.
+    assert 'action="/accounts/logout/"' in page and 'href="/"' in page
+
+
+def test_the_order_page_has_the_sites_header(client: Client, order: Order) -> None:
+    client.force_login(order.user)
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert 'href="/orders/"' in page and 'action="/accounts/logout/"' in page
+
+
+def test_the_inbox_links_to_the_orders(client: Client, order: Order) -> None:
+    client.force_login(order.user)
+    assert 'href="/orders/"' in client.get("/").content.decode()
