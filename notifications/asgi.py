@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import gc
 import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import UserSettingsHolder, settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest
 
 from notifications.conf import conf
 
 ASGIApp = Any
+Closer = Callable[[], Awaitable[None]]
+_CLOSERS = "notifications.closers"
 
 
 class StreamHandler(ASGIHandler):
@@ -63,7 +67,24 @@ class StreamHandler(ASGIHandler):
         # No ThreadSensitiveContext (see the module docstring). The few sync calls Django
         # itself makes here (request signal receivers, closing the response) share asgiref's
         # one process-wide thread.
-        await self.handle(scope, receive, send)
+        closers: list[Closer] = []
+        try:
+            await self.handle({**scope, _CLOSERS: closers}, receive, send)
+        finally:
+            for close in closers:
+                await close()
+
+
+def on_close(request: HttpRequest, close: Closer) -> None:
+    """Await ``close`` when the stream request ends, however it ends.
+
+    Django drops a response whose request was cancelled before it was sent (the client left
+    at once; the server is stopping): a stream that never started would never free its
+    slot. Served through :class:`StreamHandler`, this is the one place that always runs.
+    """
+    closers = getattr(request, "scope", {}).get(_CLOSERS)
+    if closers is not None:
+        closers.append(close)
 
 
 def with_lean_stream(application: ASGIApp, *, path: str = "/api/events/") -> ASGIApp:

@@ -15,16 +15,14 @@ import contextlib
 import logging
 import weakref
 from collections import defaultdict, deque
-from datetime import datetime, timedelta
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
-from django.utils import timezone
 
-from notifications import messages, metrics, selectors
+from notifications import messages, metrics
 from notifications.conf import conf
-from notifications.db import database
-from notifications.limits import Slot, slots
+from notifications.limits import Slot
 from notifications.messages import Message
+from notifications.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +31,6 @@ logger = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
 # The longest a stream waits for its process's first subscription.
 STARTUP_WAIT = 1.0
-# The sweep leaves notifications this young to their doorbells.
-SWEEP_GRACE = timedelta(seconds=1)
 # A stream further behind than this has its inbox marked overflowed and reads the database.
 INBOX_SIZE = 1000
 
@@ -149,9 +145,9 @@ class Hub:
         self.trusted = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
         self.subscribed = False
         self.generation = 0
-        # What the hub has done so far, for operators and tests to watch it work.
+        # Probes answered so far, for operators and tests to watch the feed work.
         self.probes_answered = 0
-        self.beats = 0
+        self.upkeep = Upkeep(self)
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -169,7 +165,7 @@ class Hub:
         if self.layer is not None and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._run(self.layer))
         if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.ensure_future(self._beat())
+            self._heartbeat = asyncio.ensure_future(self.upkeep.run())
         inbox = Inbox(slot)
         self.inboxes[user_id].add(inbox)
         return inbox
@@ -248,53 +244,13 @@ class Hub:
             metrics.demotions.inc()
         self._set_subscribed(False)
 
-    async def _beat(self) -> None:
-        """Every heartbeat, do for all of the process's streams at once what each would
-        otherwise do on its own: renew their connection slots, and look for lost doorbells."""
-        while True:
-            await asyncio.sleep(conf.HEARTBEAT_SECONDS)
-            if self.inboxes:
-                await self._renew_slots()
-            if self.inboxes and self.trusted:
-                await self._sweep()
-            self.beats += 1
+    def all_inboxes(self) -> list[Inbox]:
+        return [inbox for group in self.inboxes.values() for inbox in group]
 
-    async def _renew_slots(self) -> None:
-        inboxes = [inbox for group in self.inboxes.values() for inbox in group]
-        try:
-            lost = await slots().renew([inbox.slot for inbox in inboxes])
-        except Exception as e:
-            # Leases outlive three heartbeats: one failed renewal costs nothing yet.
-            logger.warning("Could not renew %d connection slots: %r", len(inboxes), e)
-            return
-        for inbox in inboxes:
-            if inbox.slot.id in lost:
-                inbox.offer(messages.slot_lost())
-
-    async def _sweep(self) -> None:
-        """Ask the database which users were notified or revoked lately, once for the whole
-        process, and wake those of their streams that may be behind.
-
-        A doorbell can be lost without any outage here (the publisher's Redis connection
-        failed; a stream's inbox overflowed elsewhere): the sweep bounds that delay to a
-        heartbeat or two, without any per-stream polling. Each window overlaps the last, so a
-        transaction that commits late is still seen; streams ignore heads they have sent.
-        The newest second is left to the doorbells still on their way: a head that overtook
-        its doorbell would send every stream of a broadcast to the database.
-        """
-        until = timezone.now() - SWEEP_GRACE
-        since = until - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
-        try:
-            heads, revocations = await database(_recent_changes, since, until)
-        except Exception:
-            logger.warning("The sweep for lost doorbells failed.", exc_info=True)
-            return
-        for user_id, head in heads:
-            for inbox in self.inboxes.get(user_id, ()):
-                inbox.offer(messages.newer_seq(head))
-        for user_id, count in revocations:
-            for inbox in self.inboxes.get(user_id, ()):
-                inbox.offer(messages.revoked_lately(count))
+    def tell(self, user_id: int, message: Message) -> None:
+        """Offer ``message`` to every stream of ``user_id`` in this process."""
+        for inbox in self.inboxes.get(user_id, ()):
+            inbox.offer(message)
 
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed == self.subscribed:
@@ -315,16 +271,14 @@ class Hub:
                 inbox.offer(wake_up)
 
 
-def _recent_changes(
-    since: datetime, until: datetime
-) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    return (
-        selectors.recent_heads(since=since, until=until),
-        selectors.recent_revocations(since=since, until=until),
-    )
-
-
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+async def stop() -> None:
+    """End every stream of this event loop's hub, if it has any, and free their slots."""
+    current = _hubs.get(asyncio.get_running_loop())
+    if current is not None:
+        await current.upkeep.stop()
 
 
 def hub() -> Hub:

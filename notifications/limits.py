@@ -1,15 +1,23 @@
 """Per-user connection slots: how many streams one user may hold open at once.
 
-With Redis, a user's slots are a sorted set (member: connection id, score: lease expiry in
-Redis time), taken and refreshed by one Lua script, so the limit holds across processes and
-a crashed process's slots expire by themselves. Without Redis, slots are counted in this
-process only, which is all the in-memory channel layer can serve anyway.
+With Redis, a user's slots are a sorted set (member: slot id, score: lease expiry in Redis
+time), taken and renewed by Lua scripts, so the limit holds across processes. A slot id
+names the process holding it, and each process keeps a liveness key of its own with a short
+TTL: the slots of a process that died without cleaning up (SIGKILL, a crash) stop counting
+as soon as that key expires, whatever the heartbeat; each slot's lease (three heartbeats) is
+the backstop. A process that stops (SIGTERM) frees its slots and deletes its key at once.
+
+Renewing re-adds a process's slots even where Redis forgot them (a restart): the oldest
+streams keep their places and the newest over the limit are evicted, so established streams
+are never the ones closed. Without Redis, slots are counted in this process only, which is
+all the in-memory channel layer can serve anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 import weakref
@@ -22,52 +30,91 @@ from notifications.conf import conf
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] the user's set; ARGV: member, lease seconds, limit, evict ("1" or "0").
-# Returns {admitted (1/0), evicted member or ""}. A member already present is refreshed.
-_TAKE_SLOT = """
+# A process's liveness key lives this long unless renewed; the hub renews it every
+# LIVENESS_SECONDS while the process has streams.
+PROCESS_TTL_SECONDS = 10
+LIVENESS_SECONDS = 3.0
+
+# Shared by the scripts: drop expired members, and members of processes that are gone.
+# A slot id is "<opening time in ns>:<process id>:<random>".
+_PRUNE = """
+local function prune(key, now, prefix)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    local process = string.match(member, '^%d+:([^:]+):')
+    if process and redis.call('EXISTS', prefix .. process) == 0 then
+      redis.call('ZREM', key, member)
+    end
+  end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local lease = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+"""
+
+# KEYS: the user's set, this process's liveness key. ARGV: slot id, lease seconds, limit,
+# evict ("1" or "0"), process TTL, liveness key prefix. Returns {admitted (1/0), evicted id
+# or "", whether this process's liveness key was still there (1/0)}.
+_TAKE_SLOT = (
+    _PRUNE
+    + """
+local known = redis.call('SET', KEYS[2], '1', 'EX', ARGV[5], 'GET') and 1 or 0
+prune(KEYS[1], now, ARGV[6])
 local evicted = ''
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-    if ARGV[4] ~= '1' then return {0, ''} end
+    if ARGV[4] ~= '1' then return {0, '', known} end
     local members = redis.call('ZRANGE', KEYS[1], 0, -1)
     table.sort(members)
     evicted = members[1]
     redis.call('ZREM', KEYS[1], evicted)
   end
 end
-redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-redis.call('EXPIRE', KEYS[1], math.ceil(lease) + 1)
-return {1, evicted}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+return {1, evicted, known}
 """
+)
 
-
-# KEYS: users' sets; ARGV: lease seconds, limit, then one member per key. Renews each
-# member's lease, or re-takes it if it expired and there is room; returns the members that
-# lost their place (their set filled up while they were away).
-_RENEW_SLOTS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+# KEYS: users' sets, then this process's liveness key. ARGV: lease seconds, limit, process
+# TTL, liveness key prefix, then one slot id per set. Re-adds each slot (present or not),
+# then evicts the newest members over the limit; returns {set's position, evicted id}...
+_RENEW_SLOTS = (
+    _PRUNE
+    + """
 local lease = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local lost = {}
-for i, key in ipairs(KEYS) do
-  local member = ARGV[i + 2]
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZSCORE', key, member) or redis.call('ZCARD', key) < limit then
-    redis.call('ZADD', key, now + lease, member)
-    redis.call('EXPIRE', key, math.ceil(lease) + 1)
-  else
-    table.insert(lost, member)
+redis.call('SET', KEYS[#KEYS], '1', 'EX', ARGV[3])
+local evicted = {}
+for i = 1, #KEYS - 1 do
+  local key = KEYS[i]
+  redis.call('ZADD', key, now + lease, ARGV[i + 4])
+  prune(key, now, ARGV[4])
+  local members = redis.call('ZRANGE', key, 0, -1)
+  if #members > limit then
+    table.sort(members)
+    for j = limit + 1, #members do
+      redis.call('ZREM', key, members[j])
+      table.insert(evicted, i)
+      table.insert(evicted, members[j])
+    end
   end
+  redis.call('EXPIRE', key, math.ceil(lease) + 1)
 end
-return lost
+return evicted
 """
+)
 # Slots renewed per script call: one call per heartbeat for a process's streams, in chunks.
 _RENEW_BATCH = 500
+
+_process = ("", 0)
+
+
+def process_id() -> str:
+    """Return this process's id, the middle part of its slot ids (new in a forked child)."""
+    global _process
+    if _process[1] != os.getpid():
+        _process = (uuid.uuid4().hex[:12], os.getpid())
+    return _process[0]
 
 
 @dataclass(frozen=True)
@@ -77,22 +124,32 @@ class Slot:
     user_id: int
     id: str
 
+    @property
+    def local(self) -> bool:
+        """Whether this process holds the slot."""
+        return self.id.split(":")[1:2] == [process_id()]
+
 
 @dataclass(frozen=True)
 class Admission:
-    """The answer to a request for a slot: refused, or a slot and maybe one evicted peer."""
+    """The answer to a request for a slot: refused, or a slot and maybe one evicted peer.
+
+    ``process_known`` is false when the slot store had forgotten this process (Redis was
+    restarted): its other streams are not counted until they are renewed.
+    """
 
     slot: Slot | None
     evicted: str | None = None
+    process_known: bool = True
 
 
 def new_slot(user_id: int) -> Slot:
     """Return a slot whose id sorts by opening time, so "oldest" is the smallest id."""
-    return Slot(user_id=user_id, id=f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}")
+    return Slot(user_id=user_id, id=f"{time.time_ns():020d}:{process_id()}:{uuid.uuid4().hex[:8]}")
 
 
 def lease_seconds() -> float:
-    """Slots live three heartbeats unless refreshed: a stalled or dead process frees them."""
+    """Slots live three heartbeats unless renewed: a stalled or dead process frees them."""
     return conf.HEARTBEAT_SECONDS * 3
 
 
@@ -120,41 +177,68 @@ class RedisSlots:
     def _key(self, user_id: int) -> str:
         return f"{conf.REDIS_PREFIX}:slots:{user_id}"
 
+    def _process_prefix(self) -> str:
+        return f"{conf.REDIS_PREFIX}:process:"
+
+    def _process_key(self) -> str:
+        return self._process_prefix() + process_id()
+
     async def take(self, slot: Slot, *, evict: bool) -> Admission:
-        admitted, evicted = await self._client().eval(
+        admitted, evicted, known = await self._client().eval(
             _TAKE_SLOT,
-            1,
+            2,
             self._key(slot.user_id),
+            self._process_key(),
             slot.id,
             lease_seconds(),
             conf.MAX_CONNECTIONS_PER_USER,
             "1" if evict else "0",
+            PROCESS_TTL_SECONDS,
+            self._process_prefix(),
         )
         if not admitted:
-            return Admission(None)
-        return Admission(slot, evicted.decode() if evicted else None)
+            return Admission(None, process_known=bool(known))
+        return Admission(slot, evicted.decode() if evicted else None, bool(known))
 
-    async def renew(self, renewing: Sequence[Slot]) -> set[str]:
-        """Renew many slots' leases in few round trips; return the ids of slots lost."""
-        lost: set[str] = set()
+    async def renew(self, renewing: Sequence[Slot]) -> set[Slot]:
+        """Renew (or re-add) many slots in few round trips; return the slots evicted as the
+        newest over their user's limit, this process's or another's."""
+        evicted: set[Slot] = set()
         for start in range(0, len(renewing), _RENEW_BATCH):
             batch = renewing[start : start + _RENEW_BATCH]
             keys = [self._key(slot.user_id) for slot in batch]
-            lost.update(
-                member.decode()
-                for member in await self._client().eval(
-                    _RENEW_SLOTS,
-                    len(keys),
-                    *keys,
-                    lease_seconds(),
-                    conf.MAX_CONNECTIONS_PER_USER,
-                    *(slot.id for slot in batch),
-                )
+            flat = await self._client().eval(
+                _RENEW_SLOTS,
+                len(keys) + 1,
+                *keys,
+                self._process_key(),
+                lease_seconds(),
+                conf.MAX_CONNECTIONS_PER_USER,
+                PROCESS_TTL_SECONDS,
+                self._process_prefix(),
+                *(slot.id for slot in batch),
             )
-        return lost
+            for position, member in zip(flat[::2], flat[1::2], strict=True):
+                evicted.add(Slot(batch[int(position) - 1].user_id, member.decode()))
+        return evicted
+
+    async def keep_alive(self) -> bool:
+        """Renew this process's liveness key; tell whether Redis still had it."""
+        previous = await self._client().set(
+            self._process_key(), "1", ex=PROCESS_TTL_SECONDS, get=True
+        )
+        return previous is not None
 
     async def release(self, slot: Slot) -> None:
         await self._client().zrem(self._key(slot.user_id), slot.id)
+
+    async def release_all(self, releasing: Sequence[Slot]) -> None:
+        """Free every slot of a stopping process, and its liveness key, in one round trip."""
+        async with self._client().pipeline(transaction=False) as pipe:
+            for slot in releasing:
+                pipe.zrem(self._key(slot.user_id), slot.id)
+            pipe.delete(self._process_key())
+            await pipe.execute()
 
     async def count(self, user_id: int) -> int:
         """Return the live slots of ``user_id`` (for tests and metrics)."""
@@ -187,18 +271,28 @@ class LocalSlots:
         leases[slot.id] = time.monotonic() + lease_seconds()
         return Admission(slot, evicted)
 
-    async def renew(self, renewing: Sequence[Slot]) -> set[str]:
-        lost = set()
+    async def renew(self, renewing: Sequence[Slot]) -> set[Slot]:
+        evicted: set[Slot] = set()
         for slot in renewing:
-            if (await self.take(slot, evict=False)).slot is None:
-                lost.add(slot.id)
-        return lost
+            leases = self._live(slot.user_id)
+            leases[slot.id] = time.monotonic() + lease_seconds()
+            for member in sorted(leases)[conf.MAX_CONNECTIONS_PER_USER :]:
+                del leases[member]
+                evicted.add(Slot(slot.user_id, member))
+        return evicted
+
+    async def keep_alive(self) -> bool:
+        return True  # nothing outside this process can forget it
 
     async def release(self, slot: Slot) -> None:
         leases = self._leases.get(slot.user_id, {})
         leases.pop(slot.id, None)
         if not leases:
             self._leases.pop(slot.user_id, None)
+
+    async def release_all(self, releasing: Sequence[Slot]) -> None:
+        for slot in releasing:
+            await self.release(slot)
 
     async def count(self, user_id: int) -> int:
         return len(self._live(user_id))

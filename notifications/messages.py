@@ -40,7 +40,8 @@ CLOSE_STREAM = "notifications.close_stream"  # {"connection": str}: evicted over
 FEED_CHANGED = "notifications.feed_changed"  # {"generation": int}: doorbells may be lost
 NEWER_SEQ = "notifications.newer_seq"  # {"seq": int}: the sweep saw it stored
 REVOKED_LATELY = "notifications.revoked_lately"  # {"revocations": int}: the sweep saw it
-SLOT_LOST = "notifications.slot_lost"  # the stream's connection slot expired and was taken
+SLOT_LOST = "notifications.slot_lost"  # the stream is the newest over its user's limit
+SERVER_STOPPING = "notifications.server_stopping"  # the process is shutting down
 
 
 def batch(items: list[list[Any]]) -> Message:
@@ -92,3 +93,7 @@ def revoked_lately(revocations: int) -> Message:
 
 def slot_lost() -> Message:
     return {"type": SLOT_LOST}
+
+
+def server_stopping() -> Message:
+    return {"type": SERVER_STOPPING}

@@ -1,28 +1,36 @@
 """The doorbell: messages to a user's live streams over the channel layer.
 
 The database is the log; these messages only say "look now". A lost one delays a
-notification (the stream fills the gap from the database) and never loses it, so publishing
-logs failures instead of raising them into the code that stored the rows.
+notification (the stream fills the gap from the database) and never loses it. So
+:func:`publish` never makes its caller wait for the channel layer and never raises: it hands
+the messages to a background sender and returns. The sender rings them in order; while the
+layer is down or hangs, what it cannot send is dropped (at most ``MAX_PENDING`` wait), said
+once in the log and counted, and streams catch up from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Sequence
-from typing import Any
+import weakref
+from collections import deque
+from collections.abc import Sequence
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 
-from notifications import messages
+from notifications import messages, metrics
 from notifications.conf import conf
 
 logger = logging.getLogger(__name__)
 
 Addressed = tuple[int, messages.Message]  # (user_id, message for that user's streams)
+
+# Doorbells waiting to be sent, at most: beyond, new ones are dropped.
+MAX_PENDING = 10_000
 
 
 async def send(addressed: Sequence[Addressed]) -> None:
@@ -38,33 +46,106 @@ async def send(addressed: Sequence[Addressed]) -> None:
 
 
 def publish(addressed: list[Addressed]) -> None:
-    """Send ``addressed`` messages from sync code; log and swallow any failure of the layer."""
+    """Queue ``addressed`` messages for the background sender; return at once, never raise."""
     if not addressed:
         return
     try:
-        if _server_loop() is not None:
-            # In a request of an ASGI server: publish from its event loop, where the
-            # in-memory layer's streams listen and the layer's connections already live.
-            async_to_sync(send)(addressed)
-        else:
-            _Publisher.get().run(send(addressed))
+        loop = _server_loop()
+        sender = _Sender.of(loop) if loop is not None else _Publisher.get().sender
+        sender.put(addressed)
     except Exception:
-        logger.warning(
-            "Publishing %d message(s) to the channel layer failed; streams will catch up "
-            "from the database.",
-            len(addressed),
-            exc_info=True,
-        )
+        logger.warning("Could not queue %d doorbell(s).", len(addressed), exc_info=True)
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
     """Return the event loop of the ASGI server this sync thread works for, if any.
 
-    asgiref records it on the threads it runs sync code in; ``async_to_sync`` uses the same.
+    There the sender runs on the server's own loop, where the in-memory layer's streams
+    listen and the layer's connections already live. asgiref records the loop on the
+    threads it runs sync code in.
     """
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
         return None
-    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    loop: asyncio.AbstractEventLoop | None = getattr(
+        SyncToAsync.threadlocal, "main_event_loop", None
+    )
+    return loop if loop is not None and not loop.is_closed() else None
+
+
+class _Sender:
+    """The doorbells of one event loop: a bounded queue, and one task sending it in order."""
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sender] = (
+        weakref.WeakKeyDictionary()
+    )
+    _lock = threading.Lock()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: deque[Addressed] = deque()
+        self.lock = threading.Lock()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.task: asyncio.Task[None] | None = None
+        self.failing = False
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Sender:
+        with cls._lock:
+            sender = cls._by_loop.get(loop)
+            if sender is None:
+                sender = cls._by_loop[loop] = cls(loop)
+            return sender
+
+    def put(self, addressed: list[Addressed]) -> None:
+        """Queue messages (from any thread) and make sure the sending task runs."""
+        with self.lock:
+            room = max(MAX_PENDING - len(self.pending), 0)
+            self.pending.extend(addressed[:room])
+            self.idle.clear()
+        if len(addressed) > room:
+            self._dropped(len(addressed) - room, "too many doorbells waiting")
+        self.loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        """Send what is queued, a batch at a time, until nothing is; then end."""
+        while True:
+            with self.lock:
+                batch = list(self.pending)
+                self.pending.clear()
+                if not batch:
+                    self.idle.set()
+                    return
+            try:
+                await send(batch)
+            except Exception as e:
+                self._dropped(len(batch), repr(e))
+            else:
+                self._recovered()
+
+    def _dropped(self, count: int, why: str) -> None:
+        metrics.doorbells_dropped.inc(count)
+        if not self.failing:
+            self.failing = True
+            logger.warning(
+                "Publishing %d message(s) to the channel layer failed (%s); streams will "
+                "catch up from the database. Said once until publishing works again.",
+                count,
+                why,
+            )
+
+    def _recovered(self) -> None:
+        if self.failing:
+            self.failing = False
+            logger.info("Publishing to the channel layer works again.")
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (from another thread) until everything queued was sent or dropped."""
+        return self.idle.wait(timeout)
 
 
 class _Publisher:
@@ -72,7 +153,8 @@ class _Publisher:
 
     ``async_to_sync`` outside a server starts a new event loop per call, and channels-redis
     a new connection pool per loop: a management command or worker sending notifications
-    one by one would connect to Redis for every one of them.
+    one by one would connect to Redis for every one of them. At exit it waits (a bounded
+    time) for what is queued, so a command's notifications ring before it ends.
     """
 
     _instance: _Publisher | None = None
@@ -81,9 +163,11 @@ class _Publisher:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.sender = _Sender.of(self.loop)
         threading.Thread(
             target=self.loop.run_forever, name="notifications-publisher", daemon=True
         ).start()
+        atexit.register(self.sender.flush, conf.PUBLISH_TIMEOUT_SECONDS + 1)
 
     @classmethod
     def get(cls) -> _Publisher:
@@ -92,6 +176,11 @@ class _Publisher:
                 cls._instance, cls._pid = cls(), os.getpid()
             return cls._instance
 
-    def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        future.result(timeout=conf.PUBLISH_TIMEOUT_SECONDS + 1)
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until this process's queued doorbells were sent (or dropped); for code that is
+    about to exit or must know the bell rang, such as tests. Tell whether it finished."""
+    wait = conf.PUBLISH_TIMEOUT_SECONDS + 1 if timeout is None else timeout
+    loop = _server_loop()
+    sender = _Sender.of(loop) if loop is not None else _Publisher.get().sender
+    return sender.flush(wait)

@@ -129,6 +129,19 @@ def stream_allowed(user_id: int, revocations: int) -> bool:
     )
 
 
+def inactive_among(user_ids: list[int]) -> set[int]:
+    """Return those of ``user_ids`` that are no longer active, or no longer exist."""
+    active: set[int] = set()
+    for start in range(0, len(user_ids), 1000):
+        chunk = user_ids[start : start + 1000]
+        active.update(
+            get_user_model()
+            .objects.filter(pk__in=chunk, is_active=True)
+            .values_list("pk", flat=True)
+        )
+    return set(user_ids) - active
+
+
 def active_users() -> QuerySet[Any]:
     """Return the users a broadcast reaches: an inactive account cannot sign in to read it."""
     return get_user_model().objects.filter(is_active=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator
 
 from notifications import frames, messages, metrics, selectors, sse
@@ -41,6 +42,7 @@ class Stream:
         self.inbox: Inbox | None = None
         self.last_seq = 0
         self.revocations = 0
+        self.released = False
         # The hub's generation this stream has caught up with (see Hub).
         self.generation = 0
 
@@ -48,8 +50,10 @@ class Stream:
         """Yield the stream's bytes until the client leaves or the stream is closed."""
         metrics.streams_open.inc()
         try:
-            # Headers go out with the first chunk: send something at once.
-            yield sse.retry(conf.RETRY_MILLISECONDS)
+            # Headers go out with the first chunk: send something at once. The delay is
+            # jittered, so the clients of a restarted server do not all come back at once.
+            retry = conf.RETRY_MILLISECONDS
+            yield sse.retry(random.randint(retry, retry * 3 // 2))
             # Subscribe before reading the database, so nothing falls between the two.
             self.inbox = self.hub.register(self.user_id, self.slot)
             await self.hub.wait_started()
@@ -75,7 +79,7 @@ class Stream:
             logger.info("Stream %s of user %s closed: %s", self.slot.id, self.user_id, e)
         finally:
             metrics.streams_open.dec()
-            await self._cleanup()
+            await self.close()
 
     async def _follow(self, inbox: Inbox) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
@@ -139,7 +143,9 @@ class Stream:
                 if message["revocations"] > self.revocations:
                     raise Closed("revoked while its message was lost")
             case messages.SLOT_LOST:
-                raise Closed("its connection slot expired and was taken")
+                raise Closed("the newest over its user's limit")
+            case messages.SERVER_STOPPING:
+                raise Closed("the server is stopping")
             case messages.CLOSE_STREAM:
                 if message["connection"] == self.slot.id:
                     raise Closed("evicted by a newer stream over the limit")
@@ -171,14 +177,20 @@ class Stream:
             raise Closed("revoked, or the account is no longer active")
         return selectors.after_seq(self.user_id, self.last_seq, limit=conf.REPLAY_LIMIT)
 
-    async def _cleanup(self) -> None:
-        """Leave the hub and free the slot; safe to run twice, never raises."""
+    async def close(self) -> None:
+        """Leave the hub and free the slot, whether or not the stream ever started.
+
+        Safe to call again, and never raises: the stream calls it when it ends, and the
+        stream handler when the request ends (see ``notifications.asgi.on_close``).
+        """
         if self.inbox is not None:
             self.hub.unregister(self.user_id, self.inbox)
             self.inbox = None
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await slots().release(self.slot)
+        if not self.released:
+            self.released = True
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await slots().release(self.slot)
 
 
 async def _next(inbox: Inbox, timeout: float) -> Message | None:

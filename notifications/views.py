@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from notifications import auth, messages, publish
+from notifications.asgi import on_close
 from notifications.conf import conf
 from notifications.db import database
-from notifications.limits import Admission, new_slot, slots
+from notifications.hub import hub
+from notifications.limits import Admission, Slot, new_slot, slots
 from notifications.stream import Stream
 
 logger = logging.getLogger(__name__)
+
+# Releases of slots whose opening was cancelled, kept referenced until they are done.
+_releasing: set[asyncio.Future[None]] = set()
 
 
 def error(status: int, detail: str, **headers: str) -> JsonResponse:
@@ -62,6 +68,8 @@ async def events(request: HttpRequest) -> HttpResponseBase:
             Retry_After=str(conf.LIMIT_RETRY_AFTER_SECONDS),
         )
     stream = Stream(user_id=user.pk, last_event_id=last_event_id, slot=admission.slot)
+    # Whatever becomes of the response, even if it is never sent, the slot is given back.
+    on_close(request, stream.close)
     response = StreamingHttpResponse(
         stream.frames(), content_type="text/event-stream; charset=utf-8"
     )
@@ -74,13 +82,27 @@ async def _admit(user_id: int) -> Admission:
     slot = new_slot(user_id)
     try:
         admission = await slots().take(slot, evict=conf.ON_LIMIT == "evict_oldest")
+    except asyncio.CancelledError:
+        # The client left while Redis answered: the slot may be taken, and nobody holds it.
+        _releasing.add(task := asyncio.ensure_future(slots().release(slot)))
+        task.add_done_callback(_releasing.discard)
+        raise
     except Exception:
         # Availability over strictness: a Redis outage must not lock every user out.
         logger.warning("Connection limit unavailable; admitting stream unlimited.", exc_info=True)
         return Admission(slot)
+    if admission.slot is not None and not admission.process_known and await _over_limit(slot):
+        return Admission(None)
     if admission.evicted:
         try:
             await publish.send([(user_id, messages.close_stream(admission.evicted))])
         except Exception:
             logger.warning("Could not tell stream %s to close.", admission.evicted, exc_info=True)
     return admission
+
+
+async def _over_limit(slot: Slot) -> bool:
+    """Count this process's streams again, with ``slot``, after Redis forgot them (it was
+    restarted); tell whether ``slot`` is the newest over its user's limit."""
+    current = hub()
+    return bool(current.inboxes) and slot in await current.upkeep.renew_slots(opening=slot)

@@ -14,15 +14,15 @@ from notifications import publish
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict[str, Any]]]:
     """Record each ``(user_id, message)`` the services publish, instead of sending it.
 
-    Only the channel layer is replaced, so ``publish.publish()`` and its on-commit timing
-    stay real; run commits with ``django_capture_on_commit_callbacks(execute=True)``.
+    Only the publishing is replaced, so the services' on-commit timing stays real; run
+    commits with ``django_capture_on_commit_callbacks(execute=True)``.
     """
     sent: list[tuple[int, dict[str, Any]]] = []
 
-    async def record(messages: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    def record(messages: Iterable[tuple[int, dict[str, Any]]]) -> None:
         sent.extend(messages)
 
-    monkeypatch.setattr(publish, "send", record)
+    monkeypatch.setattr(publish, "publish", record)
     return sent
 
 

@@ -56,12 +56,31 @@ async def test_a_slot_not_renewed_expires_and_its_place_can_be_taken(store: Any)
     kept, abandoned = new_slot(1), new_slot(1)
     for slot in (kept, abandoned):
         await store.take(slot, evict=False)
+    newcomer = new_slot(1)
     async with asyncio.timeout(5):
-        while (await store.take(new_slot(1), evict=False)).slot is None:
+        while (await store.take(newcomer, evict=False)).slot is None:
             assert await store.renew([kept]) == set()
             await asyncio.sleep(0.05)
-    # The abandoned one came back too late: its place is gone.
-    assert await store.renew([kept, abandoned]) == {abandoned.id}
+    # Renewed again (its process was only slow), the older stream keeps its place: the
+    # newest over the limit is the one evicted, never an established one.
+    assert await store.renew([kept, abandoned]) == {newcomer}
+
+
+async def test_renewing_what_the_store_forgot_evicts_the_newest_over_the_limit(
+    store: Any,
+) -> None:
+    established = [new_slot(1) for _ in range(LIMIT)]
+    for slot in established:
+        await store.take(slot, evict=False)
+    # The store forgets them (a restarted Redis): newcomers get the places...
+    for slot in established:
+        await store.release(slot)
+    newcomers = [new_slot(1) for _ in range(LIMIT)]
+    for slot in newcomers:
+        assert (await store.take(slot, evict=False)).slot == slot
+    # ...until the established streams are counted again: the newest over the limit go.
+    assert await store.renew(established) == set(newcomers)
+    assert await store.renew(established) == set()
 
 
 def test_slot_ids_sort_by_opening_time() -> None:

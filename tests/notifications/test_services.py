@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import messages
+from notifications import messages, publish
 from notifications.models import Notification, StreamCounter
 from notifications.payloads import notification_payload
 from notifications.services import (
@@ -354,11 +354,10 @@ def test_a_failed_publish_is_logged_and_the_row_kept(
         }
     }
 
-    with (
-        caplog.at_level(logging.WARNING, logger="notifications.publish"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        [stored] = send(user)
+    with caplog.at_level(logging.WARNING, logger="notifications.publish"):
+        with django_capture_on_commit_callbacks(execute=True):
+            [stored] = send(user)
+        assert publish.flush()
 
     assert Notification.objects.filter(pk=stored.pk).exists()
     assert "Publishing 1 message(s) to the channel layer failed" in caplog.text
