@@ -32,6 +32,16 @@ def notification_frame(seq: int, payload_json: str) -> bytes:
     return sse.event("notification", payload_json, id=seq)
 
 
+def connected_frame(user_id: int, start: selectors.StreamStart) -> bytes:
+    """Return the first event, whose ``id:`` is where the stream continues from.
+
+    An EventSource that drops before any notification still reconnects with
+    ``Last-Event-ID``, so it resumes exactly rather than at the newest.
+    """
+    data = {"user_id": user_id, "unread_count": start.unread_count, "last_seq": start.resume_from}
+    return sse.json_event("connected", data, id=start.resume_from)
+
+
 def _frame(notification: Notification) -> bytes:
     return notification_frame(notification.seq, sse.encode_json(notification_payload(notification)))
 
@@ -69,10 +79,8 @@ class Stream:
                 last_event_id=self.last_event_id,
                 limit=conf.REPLAY_LIMIT,
             )
-            yield sse.json_event(
-                "connected", {"user_id": self.user_id, "unread_count": start.unread_count}
-            )
-            if start.replay.missed:
+            yield connected_frame(self.user_id, start)
+            if start.replay.reason:
                 yield sse.json_event(
                     "resync", {"reason": start.replay.reason, "missed": start.replay.missed}
                 )
