@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
@@ -27,8 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # Prefix of every Redis key the app writes.
     "REDIS_PREFIX": "notifications",
-    # The middleware of stream requests when served through ``notifications.asgi``.
-    "STREAM_MIDDLEWARE": ["corsheaders.middleware.CorsMiddleware"],
+    # The middleware of stream requests when served through ``notifications.asgi``; None:
+    # django-cors-headers' CorsMiddleware if "corsheaders" is installed, else none.
+    "STREAM_MIDDLEWARE": None,
     # Seconds a publish may take before it is abandoned (the row is safe in the database).
     "PUBLISH_TIMEOUT_SECONDS": 5.0,
 }
@@ -86,7 +88,11 @@ class NotificationSettings:
 
     @property
     def STREAM_MIDDLEWARE(self) -> list[str]:
-        return list(self._get("STREAM_MIDDLEWARE"))
+        middleware = self._get("STREAM_MIDDLEWARE")
+        if middleware is None:
+            cors = apps.is_installed("corsheaders")
+            return ["corsheaders.middleware.CorsMiddleware"] if cors else []
+        return list(middleware)
 
 
 conf = NotificationSettings()

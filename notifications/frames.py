@@ -21,8 +21,14 @@ def notification(row_or_payload: Notification | Payload) -> bytes:
     return sse.json_event("notification", row_or_payload, id=row_or_payload["seq"])
 
 
-def connected(*, user_id: int, unread_count: int) -> bytes:
-    return sse.json_event("connected", {"user_id": user_id, "unread_count": unread_count})
+def connected(*, user_id: int, unread_count: int, last_seq: int) -> bytes:
+    """Return the first event, whose ``id:`` is where the stream continues from.
+
+    An EventSource that drops before any notification still reconnects with
+    ``Last-Event-ID``, so it resumes exactly rather than at the newest.
+    """
+    data = {"user_id": user_id, "unread_count": unread_count, "last_seq": last_seq}
+    return sse.json_event("connected", data, id=last_seq)
 
 
 def resync(*, reason: str, missed: int) -> bytes:

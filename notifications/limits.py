@@ -23,10 +23,12 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import redis.asyncio as redis
+from typing import TYPE_CHECKING
 
 from notifications.conf import conf
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +170,9 @@ class RedisSlots:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            # Imported here: Redis is optional (the ``[redis]`` extra), needed only with a URL.
+            import redis.asyncio as redis
+
             pool = redis.BlockingConnectionPool.from_url(
                 self.url, max_connections=64, timeout=10, socket_timeout=5, socket_connect_timeout=2
             )

@@ -21,12 +21,18 @@ _ERROR = {
 _EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "StreamConnected": {
         "type": "object",
-        "description": "Sent once when the stream opens, without an `id:`.",
+        "description": "Sent once when the stream opens, with `id: <last_seq>`.",
         "properties": {
             "user_id": {"type": "integer"},
             "unread_count": {"type": "integer", "minimum": 0},
+            "last_seq": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Where the stream continues from: the `Last-Event-ID` it "
+                "resumed from, or the user's newest `seq` (0 for none).",
+            },
         },
-        "required": ["user_id", "unread_count"],
+        "required": ["user_id", "unread_count", "last_seq"],
     },
     "StreamRead": {
         "type": "object",
@@ -43,12 +49,18 @@ _EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "StreamResync": {
         "type": "object",
-        "description": "The client is further behind than the stream replays: refetch the inbox.",
+        "description": "The stream cannot replay from the client's position: refetch the "
+        "inbox. `replay_limit` and `retention`: further behind than it replays; "
+        "`unknown_position`: a `Last-Event-ID` above the user's newest `seq` (from another "
+        "database), the stream continues from the newest.",
         "properties": {
-            "reason": {"type": "string", "enum": ["replay_limit", "retention"]},
+            "reason": {
+                "type": "string",
+                "enum": ["replay_limit", "retention", "unknown_position"],
+            },
             "missed": {
                 "type": "integer",
-                "minimum": 1,
+                "minimum": 0,
                 "description": "How many notifications will not be replayed (at most).",
             },
         },
@@ -63,19 +75,21 @@ The stream starts with a `retry:` line, then these events:
 
 | event | `id:` | `data:` (one line of JSON) |
 |---|---|---|
-| `connected` | none | `StreamConnected`: the user id and unread count, so a reconnecting tab \
-refreshes its badge |
+| `connected` | `last_seq` | `StreamConnected`: the user id, the unread count (so a \
+reconnecting tab refreshes its badge) and `last_seq`, where the stream continues from |
 | `notification` | the notification's `seq` | `Notification`, the same object as in \
 `GET /api/notifications/` |
 | `read` | none | `StreamRead`: ids now read and the new unread count |
-| `resync` | none | `StreamResync`: the client missed more than can be replayed; refetch \
-`GET /api/notifications/` |
+| `resync` | none | `StreamResync`: the stream cannot replay from the client's position; \
+refetch `GET /api/notifications/` |
 
 Idle streams get a comment line (starting with `:`) every heartbeat interval.
 
 **Resuming.** EventSource sends `Last-Event-ID` on reconnect; every stored notification with \
-a larger `seq` is replayed, oldest first, each exactly once, then live ones follow. A new \
-EventSource cannot set that header: pass `?last_event_id=` instead.
+a larger `seq` is replayed, oldest first, each exactly once, then live ones follow. \
+`connected` carries an `id:` too, so an EventSource that drops before any notification \
+still resumes exactly. A new EventSource cannot set that header: pass `?last_event_id=` \
+instead.
 
 **Authentication**, checked before the stream starts: the session cookie, \
 `Authorization: Bearer <access token>`, or `?token=` with an access token or, better, a \
@@ -85,8 +99,9 @@ one-minute stream ticket from `POST /api/events/ticket/` (URLs end up in logs).
 _EXAMPLE = """\
 retry: 2000
 
+id: 41
 event: connected
-data: {"user_id": 7, "unread_count": 1}
+data: {"user_id": 7, "unread_count": 1, "last_seq": 41}
 
 id: 42
 event: notification

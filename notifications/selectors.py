@@ -30,13 +30,17 @@ def unread_count(user_id: int) -> int:
     return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
 
 
+# The resync reason of a Last-Event-ID above the user's newest seq.
+UNKNOWN_POSITION = "unknown_position"
+
+
 @dataclass(frozen=True)
 class Replay:
     """What a stream resuming after a ``seq`` must send, oldest first.
 
     ``missed`` counts notifications the client will never receive from this replay: more
-    than ``REPLAY_LIMIT`` behind, or pruned away (an upper bound then). Non-zero means the
-    client must resync.
+    than ``REPLAY_LIMIT`` behind, or pruned away (an upper bound then). A ``reason`` means
+    the client must resync; ``unknown_position`` (an id the user never reached) misses none.
     """
 
     notifications: list[Notification]
@@ -59,15 +63,17 @@ def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> Stre
 
     Without a ``Last-Event-ID`` the stream starts at the newest ``seq``: the page that opened
     it has just loaded the inbox. An id beyond the newest (a client of another database)
-    is clamped, so later notifications are not mistaken for duplicates.
+    starts there too, with a resync, so the client neither waits for seqs that will not come
+    nor takes later notifications for duplicates.
     """
     alias = router.db_for_read(StreamCounter)
     with connections[alias].cursor() as cursor:
         cursor.execute(_start_sql(alias), [user_id])
         head, pruned_through, revocations, unread = cursor.fetchone() or (0, 0, 0, 0)
     if last_event_id is None or last_event_id >= head:
+        replay = Replay([], reason=UNKNOWN_POSITION if (last_event_id or 0) > head else "")
         return StreamStart(
-            resume_from=head, unread_count=unread, replay=Replay([]), revocations=revocations
+            resume_from=head, unread_count=unread, replay=replay, revocations=revocations
         )
     return StreamStart(
         resume_from=last_event_id,

@@ -65,8 +65,10 @@ class Stream:
                 last_event_id=self.last_event_id,
                 limit=conf.REPLAY_LIMIT,
             )
-            yield frames.connected(user_id=self.user_id, unread_count=start.unread_count)
-            if start.replay.missed:
+            yield frames.connected(
+                user_id=self.user_id, unread_count=start.unread_count, last_seq=start.resume_from
+            )
+            if start.replay.reason:
                 yield frames.resync(reason=start.replay.reason, missed=start.replay.missed)
             self.last_seq = start.resume_from
             self.revocations = start.revocations

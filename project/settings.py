@@ -158,6 +158,8 @@ CORS_ALLOW_HEADERS = (
     "x-csrftoken",
     "x-requested-with",
 )
+# The browser client of another origin reads a 429's Retry-After.
+CORS_EXPOSE_HEADERS = ("retry-after",)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -430,6 +430,13 @@ function showStatus(status) {
       : "Not connected: missed notifications arrive when the connection is back";
 }
 
+/** The session has ended (logged out, in another tab too): let the log-in page say so. */
+function reloadIfLoggedOut() {
+  api.unreadCount().catch((error) => {
+    if (error.status === 401 || error.status === 403) location.reload();
+  });
+}
+
 const client = connect({
   // Scoped to the user, so tabs of an earlier log-in never share this tab's stream.
   name: `notifications-stream:${config.userId}`,
@@ -465,12 +472,11 @@ const client = connect({
     },
     status(status) {
       showStatus(status);
-      if (status === "offline") {
-        // A closed session also looks like a dead connection: let the log-in page say so.
-        api.unreadCount().catch((error) => {
-          if (error.status === 401 || error.status === 403) location.reload();
-        });
-      }
+      // A closed session may also look like a dead connection.
+      if (status === "offline") reloadIfLoggedOut();
+    },
+    unauthorized() {
+      reloadIfLoggedOut();
     },
     leader(isLeader) {
       document.documentElement.dataset.streamLeader = String(isLeader);

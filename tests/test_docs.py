@@ -48,6 +48,12 @@ def test_the_two_commands_are_shown() -> None:
 
 
 def test_linked_documents_exist() -> None:
-    for link in ("docs/ARCHITECTURE.md", "docs/PERFORMANCE.md", "docs/BROWSER.md"):
+    for link in (
+        "docs/ARCHITECTURE.md",
+        "docs/PERFORMANCE.md",
+        "docs/BROWSER.md",
+        "docs/CLIENTS.md",
+        "CHANGELOG.md",
+    ):
         assert link in README
         assert (ROOT / link).is_file(), f"{link} is linked but missing"

@@ -1,10 +1,15 @@
 """The JavaScript client on its own, as an embedding site uses it: no session, a bearer
-token from the site, stream tickets, and a refused stream that mints a new ticket."""
+token from the site, stream tickets; and each kind of refusal answered in its own way: a 401
+mints a fresh ticket at once, a 429 waits Retry-After, a network error backs off
+exponentially. The server's answers are replaced by playwright's routing where a test needs
+a refusal; the lower bounds of the waits are what tells the three answers apart."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -47,8 +52,8 @@ async def test_ticket_auth_and_a_refused_stream_resumes_with_a_fresh_ticket(
     # Any page of the server's origin without a session: the token is the only credential.
     await page.goto(f"{server.url}/accounts/login/")
 
-    # The first stream request is refused as an expired ticket would be; EventSource then
-    # closes for good, and the client must mint a new ticket and resume where it was.
+    # The first stream request is refused as an expired ticket would be: the client must
+    # mint a new ticket and resume where it was, at once.
     streams: list[str] = []
 
     async def refuse_first(route: Any) -> None:
@@ -78,4 +83,58 @@ async def test_ticket_auth_and_a_refused_stream_resumes_with_a_fresh_ticket(
     (notification,) = await received(page, "notification")
     assert notification["title"] == "Live through a ticket"
     assert notification["seq"] == first.seq + 1
+    assert await received(page, "status") == ["live"], "a 401 reopened without a backoff"
+
+
+Refuse = Callable[[Any, int], Awaitable[None]]
+
+
+async def open_refused(
+    server: Server, user: Any, new_context: Any, refuse: Refuse, refusals: int
+) -> list[float]:
+    """Embed the client, refuse its first ``refusals`` stream requests with ``refuse``, and
+    return the times of its requests once it is connected."""
+    context = await new_context()
+    page = await context.new_page()
+    await page.goto(f"{server.url}/accounts/login/")
+    times: list[float] = []
+
+    async def route(route: Any) -> None:
+        times.append(time.monotonic())
+        if len(times) <= refusals:
+            await refuse(route, len(times))
+        else:
+            await route.continue_()
+
+    await context.route(re.compile(r"/api/events/\?"), route)
+    await page.evaluate(EMBED, {"token": str(AccessToken.for_user(user)), "lastEventId": None})
+    await page.wait_for_function("window.received.some(([name]) => name === 'connected')")
+    assert len(times) == refusals + 1
     assert await received(page, "status") == ["reconnecting", "live"]
+    return times
+
+
+async def test_a_429_waits_retry_after(server: Server, user: Any, new_context: Any) -> None:
+    async def too_many(route: Any, _: int) -> None:
+        await route.fulfill(
+            status=429,
+            headers={"Retry-After": "3"},
+            content_type="application/json",
+            body=json.dumps({"detail": "Too many open streams"}),
+        )
+
+    first, second = await open_refused(server, user, new_context, too_many, 1)
+    # The first network-error backoff is at most 1 s: waiting 3 s is Retry-After's doing.
+    assert second - first >= 3
+
+
+async def test_network_errors_back_off_exponentially(
+    server: Server, user: Any, new_context: Any
+) -> None:
+    async def unreachable(route: Any, _: int) -> None:
+        await route.abort("connectionrefused")
+
+    times = await open_refused(server, user, new_context, unreachable, 3)
+    waits = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    # Each wait is jittered between half and all of 1 s, 2 s, 4 s...
+    assert waits[0] >= 0.5 and waits[1] >= 1 and waits[2] >= 2

@@ -35,7 +35,8 @@ async def test_live_delivery_from_another_process(server: Server, user: Any) -> 
         assert stream.status == 200
         connected = await stream.next()
         assert connected.event == "connected"
-        assert json.loads(connected.data) == {"user_id": user.pk, "unread_count": 0}
+        assert json.loads(connected.data) == {"user_id": user.pk, "unread_count": 0, "last_seq": 0}
+        assert connected.id == "0"
         out = await sync_to_async(send)(server, user.username, "Order #1042 shipped")
         assert "1" in out
         event = await stream.next_named("notification")

@@ -114,8 +114,50 @@ async def test_headers_retry_and_connected_first(user: Any) -> None:
     first = await stream.read_chunk()
     assert first.startswith(b"retry: ")
     event = await stream.next_event()
-    assert event.event == "connected" and event.id is None
-    assert event.json() == {"user_id": user.pk, "unread_count": 1}
+    assert event.event == "connected" and event.id == "1"
+    assert event.json() == {"user_id": user.pk, "unread_count": 1, "last_seq": 1}
+    await stream.close()
+
+
+async def test_connected_carries_the_resume_point(user: Any) -> None:
+    """A client that drops before any notification reconnects from ``connected``'s id."""
+    fresh = await open_stream(user)
+    event = await fresh.next_event()
+    assert (event.id, event.json()["last_seq"]) == ("0", 0), "a user with no notification"
+    await fresh.close()
+    for i in range(1, 4):
+        await notify(user, kind="info", title=f"n{i}")
+    resumed = await open_stream(user, Last_Event_ID="1")
+    event = await resumed.next_event()
+    assert (event.event, event.id, event.json()["last_seq"]) == ("connected", "1", 1)
+    assert [e.id for e in await resumed.events(2)] == ["2", "3"]
+    await resumed.close()
+
+    # Resuming from connected's id alone replays what arrived in between, exactly once.
+    first = await open_stream(user)
+    resume_at = (await first.next_event()).id
+    await first.close()
+    await notify(user, kind="info", title="while away")
+    second = await connected(user, Last_Event_ID=resume_at)
+    event = await second.next_event()
+    assert (event.id, event.json()["title"]) == ("4", "while away")
+    await second.close()
+
+
+async def test_an_id_above_the_newest_gets_resync_and_continues_from_the_newest(
+    user: Any,
+) -> None:
+    for i in range(1, 3):
+        await notify(user, kind="info", title=f"n{i}")
+    stream = await open_stream(user, Last_Event_ID="40")
+    event = await stream.next_event()
+    assert (event.event, event.id, event.json()["last_seq"]) == ("connected", "2", 2)
+    resync = await stream.next_event()
+    assert resync.event == "resync" and resync.id is None
+    assert resync.json() == {"reason": "unknown_position", "missed": 0}
+    await notify(user, kind="info", title="n3")
+    event = await stream.next_event()
+    assert (event.event, event.id, event.json()["title"]) == ("notification", "3", "n3")
     await stream.close()
 
 

@@ -5,14 +5,15 @@
  *   const client = connect({ on: { notification: (n, meta) => ..., status: (s) => ... } });
  *
  * One stream per browser, not per tab: the tab that holds the Web Lock opens the
- * EventSource and relays every event to the other tabs over a BroadcastChannel. When it
+ * stream and relays every event to the other tabs over a BroadcastChannel. When it
  * closes, the next tab in the lock's queue takes over and resumes from the last event id
  * that every tab tracks, so nothing is lost in the handover. Without Web Locks or
  * BroadcastChannel each tab simply keeps its own stream.
  *
  * Events: "notification" (payload, {toast}), "read", "connected", "resync" (the stream's
  * own, see the contract), "status" ("live" | "reconnecting" | "offline"), "leader"
- * (whether this tab holds the stream), and any name passed to tell() by another tab.
+ * (whether this tab holds the stream), "unauthorized" (the stream answered 401: with the
+ * session cookie, the session has ended), and any name passed to tell() by another tab.
  */
 
 const STREAM_EVENTS = ["connected", "notification", "read", "resync"];
@@ -70,7 +71,9 @@ export class NotificationClient {
     this.visibleTabs = new Set(); // other tabs that are visible, for the toast decision
     this.running = false;
     this.attempt = 0;
-    this.source = null;
+    this.unauthorized = 0; // 401s in a row
+    this.generation = 0;
+    this.source = null; // the AbortController of the open stream
     this.timers = { reopen: null, offline: null };
     for (const [event, callback] of Object.entries(on)) this.on(event, callback);
 
@@ -178,7 +181,8 @@ export class NotificationClient {
     clearTimeout(this.timers.reopen);
     this._closeSource();
     // Minting a ticket awaits: a second _open() meanwhile (back online, a timer) wins.
-    const generation = (this.generation = (this.generation ?? 0) + 1);
+    const generation = this.generation;
+    const current = () => this.running && this.isLeader && generation === this.generation;
     let url;
     try {
       url = await this._streamUrl();
@@ -188,26 +192,67 @@ export class NotificationClient {
       this._lost();
       return;
     }
-    if (!this.running || !this.isLeader || generation !== this.generation) return;
-    const source = new EventSource(url, { withCredentials: this.withCredentials });
+    if (!current()) return;
+    // fetch, not EventSource: EventSource hides the status of a refused stream, and each
+    // refusal needs its own answer (see _refused). The client reconnects by itself anyway:
+    // EventSource stops for good on any non-200 answer, would reuse an expired ticket, and
+    // sends Last-Event-ID only once that very EventSource has seen an id, while this tab
+    // may know a later one (from the inbox, or from relays).
+    const source = new AbortController();
     this.source = source;
-    for (const event of STREAM_EVENTS) {
-      source.addEventListener(event, (e) => source === this.source && this._onStreamEvent(event, e));
+    let response;
+    try {
+      response = await fetch(url, {
+        headers: { Accept: "text/event-stream" },
+        credentials: this.withCredentials ? "include" : "same-origin",
+        cache: "no-store",
+        signal: source.signal,
+      });
+      if (!current()) return;
+      if (response.status !== 200) {
+        this._closeSource();
+        this._refused(response);
+        return;
+      }
+      for await (const { event, data } of serverSentEvents(response.body)) {
+        if (!current()) return;
+        this._onStreamEvent(event, data);
+      }
+    } catch (error) {
+      if (error?.name !== "AbortError") console.debug("notifications: stream lost:", error);
     }
-    source.onerror = () => {
-      if (source !== this.source) return;
-      // Reconnect ourselves rather than let EventSource retry: it gives up for good on any
-      // non-200 (a 401 for an expired ticket, a 429, a proxy's 502), it would reuse the
-      // old ticket, and it sends Last-Event-ID only once it has seen an id on this very
-      // source, while this tab may know a later one (from the inbox, or from relays).
-      this._closeSource();
-      this._lost();
-    };
+    if (!current()) return;
+    this._closeSource();
+    this._lost();
+  }
+
+  /**
+   * The server refused the stream. 401: the credentials (a ticket lives a minute); with
+   * getToken, mint a fresh ticket and reopen at once, but back off if that is refused too.
+   * 429: too many streams for this user; wait Retry-After (plus jitter, so the tabs of many
+   * users do not return together). Anything else (a proxy's 502...): back off.
+   */
+  _refused(response) {
+    if (response.status === 401) {
+      this._emit("unauthorized");
+      this.unauthorized += 1;
+      if (this.getToken && this.unauthorized === 1) {
+        this._open();
+        return;
+      }
+    } else if (response.status === 429) {
+      const seconds = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+      const wait = 1000 * (Number.isFinite(seconds) && seconds >= 0 ? seconds : 5);
+      this._lost(wait + Math.random() * Math.min(wait / 2, 5000));
+      return;
+    }
+    this._lost();
   }
 
   async _streamUrl() {
     const url = new URL(this.eventsPath, this.baseUrl);
-    // A new EventSource does not send Last-Event-ID: the server reads it from the URL too.
+    // In the URL, not a Last-Event-ID header: a header would make a cross-origin open
+    // preflighted (one more round trip per connection).
     if (this.lastEventId !== null) url.searchParams.set("last_event_id", this.lastEventId);
     if (this.getToken) url.searchParams.set("token", await this._mintTicket());
     return url.href;
@@ -225,16 +270,18 @@ export class NotificationClient {
     return (await response.json()).ticket;
   }
 
-  _onStreamEvent(event, e) {
+  _onStreamEvent(event, text) {
+    if (!STREAM_EVENTS.includes(event)) return;
     let data;
     try {
-      data = JSON.parse(e.data);
+      data = JSON.parse(text);
     } catch {
       console.warn("notifications: ignoring a malformed %s event", event);
       return;
     }
     if (event === "connected") {
       this.attempt = 0;
+      this.unauthorized = 0;
       clearTimeout(this.timers.offline);
       this.timers.offline = null;
       this._setStatus("live");
@@ -242,8 +289,8 @@ export class NotificationClient {
     if (this._deliver(event, data)) this._post({ type: "event", event, data });
   }
 
-  /** The connection is down: say so, and reopen it after a backoff. */
-  _lost() {
+  /** The connection is down: say so, and reopen it after ``delay`` or a backoff. */
+  _lost(delay = null) {
     if (!this.running) return;
     const offline = globalThis.navigator?.onLine === false;
     if (offline || this.status === "offline") this._setStatus("offline");
@@ -251,23 +298,24 @@ export class NotificationClient {
     if (this.timers.offline === null) {
       this.timers.offline = setTimeout(() => this._setStatus("offline"), this.offlineAfterMs);
     }
-    // Exponential backoff with jitter, so that a server restart is not met by every browser
-    // at the same instant, and a 429 is not hammered. The browser cannot see the status of
-    // a failed EventSource, so every failure backs off alike; `connected` resets it.
-    const ceiling = Math.min(this.maxBackoffMs, 1000 * 2 ** this.attempt);
-    this.attempt += 1;
-    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    if (delay === null) {
+      // Exponential backoff with jitter, so that a server restart is not met by every
+      // browser at the same instant; `connected` resets it.
+      const ceiling = Math.min(this.maxBackoffMs, 1000 * 2 ** this.attempt);
+      this.attempt += 1;
+      delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    }
     clearTimeout(this.timers.reopen);
     this.timers.reopen = setTimeout(() => this._open(), delay);
   }
 
   _isOpen() {
-    return this.source !== null && this.source.readyState !== EventSource.CLOSED;
+    return this.source !== null;
   }
 
   _closeSource() {
-    this.generation = (this.generation ?? 0) + 1;
-    this.source?.close();
+    this.generation += 1;
+    this.source?.abort();
     this.source = null;
   }
 
@@ -355,6 +403,46 @@ export class NotificationClient {
         console.error(`notifications: a "${event}" callback failed:`, error);
       }
     }
+  }
+}
+
+/**
+ * Yield the events of a text/event-stream body as {event, data}, per the HTML standard's
+ * parsing rules (any line ending, comments, a space after the colon). ``id:`` and
+ * ``retry:`` are left out: every notification's data carries its seq, and the client
+ * runs its own backoff.
+ */
+export async function* serverSentEvents(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let event = "";
+  let data = [];
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      // A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
+      const lines = buffer.split(/\r\n|\r(?!$)|\n/);
+      buffer = lines.pop();
+      for (const line of lines) {
+        if (line === "") {
+          if (data.length) yield { event: event || "message", data: data.join("\n") };
+          event = "";
+          data = [];
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon === -1 ? line : line.slice(0, colon);
+        let text = colon === -1 ? "" : line.slice(colon + 1);
+        if (text.startsWith(" ")) text = text.slice(1);
+        if (field === "event") event = text;
+        else if (field === "data") data.push(text);
+      }
+    }
+  } finally {
+    reader.releaseLock();
   }
 }
 
