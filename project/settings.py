@@ -263,5 +263,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "INFO"}},
+    "loggers": {
+        "django.channels.server": {"level": "INFO"},
+        # Failed log-ins and lockouts are warnings; axes's INFO lines are its bookkeeping.
+        "axes": {"level": "WARNING"},
+    },
 }

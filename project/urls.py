@@ -16,4 +16,6 @@ urlpatterns = [
     path("", include("notifications.urls")),
 ]
 
+handler400 = "project.views.bad_request"
+handler403 = "project.views.permission_denied"
 handler404 = "project.views.not_found"

@@ -175,3 +175,12 @@ def test_send_notification_refuses_non_json_numbers(user: Any, constant: str) ->
             stdout=StringIO(),
         )
     assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_disallowed_host_under_api_gets_json(anonymous: Client) -> None:
+    response = anonymous.get("/api/notifications/", HTTP_HOST="evil.example")
+    assert_error(response, 400)
+    page = anonymous.get("/accounts/login/", HTTP_HOST="evil.example")
+    assert page.status_code == 400
+    assert page["Content-Type"].startswith("text/html")
