@@ -34,7 +34,20 @@ def _forget_schemas(**kwargs: Any) -> None:
         _schemas.clear()
 
 
-class SchemaView(SpectacularAPIView):
+class JSONRefusals:
+    """Render every refusal (401, 404, 405, 429...) as JSON, whatever format the view serves:
+    the schema's YAML or the docs' HTML would not carry a ``detail`` a client can read."""
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class SchemaView(JSONRefusals, SpectacularAPIView):
     """``GET /api/schema/``: the OpenAPI 3 schema, built once per process."""
 
     def _get_schema_response(self, request: Request) -> Response:
@@ -55,7 +68,7 @@ class SchemaView(SpectacularAPIView):
         )
 
 
-class SwaggerView(SpectacularSwaggerView):
+class SwaggerView(JSONRefusals, SpectacularSwaggerView):
     """``GET /api/docs/``: the Swagger UI page; other methods get JSON, like the rest of /api/."""
 
     def get_renderers(self) -> list[BaseRenderer]:

@@ -221,6 +221,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TOKEN_THROTTLE_RATE", "20/min")},
     "DEFAULT_PARSER_CLASSES": ["notifications.parsers.JSONParser", *_FORM_PARSERS],
+    # JSON only: the browsable API (?format=api, Accept: text/html) answered refusals in
+    # HTML, and every refusal under /api/ is JSON with a "detail".
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "NUM_PROXIES": NUM_PROXIES,
 }
 
