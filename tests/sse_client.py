@@ -93,7 +93,8 @@ class AsgiStream:
     """Open ``GET /api/events/`` on an ASGI app in this process and read its events."""
 
     def __init__(self, application: Any, *, path: str = "/api/events/", query: str = "",
-                 headers: dict[str, str] | None = None, host: str = "testserver") -> None:  # fmt: skip
+                 headers: dict[str, str] | None = None,
+                 host: str = "testserver") -> None:  # fmt: skip
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},

@@ -84,11 +84,15 @@ async def test_malformed_requests_get_clear_refusals_and_the_servers_keep_stream
 
     # Both processes still stream a notification sent from a third.
     bearer = {"Authorization": f"Bearer {AccessToken.for_user(carol)}"}
-    async with client(servers[0]) as first, client(servers[1]) as second:
-        async with Listener(first, headers=bearer) as one, Listener(second, headers=bearer) as two:
-            assert (await one.next()).event == "connected"
-            assert (await two.next()).event == "connected"
-            await sync_to_async(send)(servers[0], "carol", "still here")
-            for stream in (one, two):
-                event = await stream.next_named("notification", timeout=10)
-                assert json.loads(event.data)["title"] == "still here"
+    async with (
+        client(servers[0]) as first,
+        client(servers[1]) as second,
+        Listener(first, headers=bearer) as one,
+        Listener(second, headers=bearer) as two,
+    ):
+        assert (await one.next()).event == "connected"
+        assert (await two.next()).event == "connected"
+        await sync_to_async(send)(servers[0], "carol", "still here")
+        for stream in (one, two):
+            event = await stream.next_named("notification", timeout=10)
+            assert json.loads(event.data)["title"] == "still here"

@@ -20,9 +20,7 @@ async def get(server: Server, target: str, **headers: str) -> Any:
     return await send(server.port, request_bytes("GET", target, headers=headers))
 
 
-async def test_the_access_log_shows_no_token_however_it_is_spelt(
-    server: Server, user: Any
-) -> None:
+async def test_the_access_log_shows_no_token_however_it_is_spelt(server: Server, user: Any) -> None:
     tokens = {spelling: str(AccessToken.for_user(user)) for spelling in range(5)}
     targets = [
         f"/api/events/?%74oken={tokens[0]}",

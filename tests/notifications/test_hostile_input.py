@@ -55,7 +55,7 @@ def cursor(query: str) -> str:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("forged", ["p=abc", "p=1e5", "p=", "p=-1", "p=١", "r=1&p=9" * 5 + "9" * 30])
+@pytest.mark.parametrize("forged", ["p=abc", "p=1e5", "p=", "p=-1", "p=١", "r=1&p=" + "9" * 30])
 def test_forged_cursor_is_404(alice: Client, user: Any, forged: str) -> None:
     services.notify(user, kind="test", title="Hello")
     response = alice.get("/api/notifications/", {"cursor": cursor(forged)})

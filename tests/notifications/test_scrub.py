@@ -38,7 +38,7 @@ def test_scrub_hides_the_value_however_the_name_is_spelt(spelling: str, separato
     scrubbed = scrub(line)
     assert SECRET not in scrubbed
     assert f"{spelling}={SCRUBBED}" in scrubbed
-    assert scrubbed.endswith("&last=1 HTTP/1.1\" 200")
+    assert scrubbed.endswith('&last=1 HTTP/1.1" 200')
 
 
 @pytest.mark.parametrize(
