@@ -23,8 +23,8 @@ def client_address(request: Any) -> str | None:
     if proxies <= 0 or not forwarded:
         return remote
     entries = [entry.strip() for entry in forwarded.split(",")]
-    # A header with fewer entries than proxies was not written by all of them; still take
-    # the leftmost, as DRF does, since only a proxy can have written any of it.
+    # Fewer entries than proxies means a misconfigured NUM_PROXIES: take the leftmost, as DRF
+    # does. An entry that is not an address (the client's text) counts as the peer.
     return _address(entries[-min(proxies, len(entries))]) or remote
 
 
