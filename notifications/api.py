@@ -21,7 +21,6 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,9 +31,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 
-from notifications import metrics, selectors, services
+from notifications import clients, metrics, parsers, selectors, services
 from notifications.conf import conf
 from notifications.models import Notification
+from notifications.pagination import IntegerCursorPagination
 from notifications.serializers import (
     ErrorSerializer,
     InboxQuerySerializer,
@@ -84,7 +84,10 @@ def _user_id(request: Request) -> int:
 
 
 class JSONErrors:
-    """Use this module's exception handler, whatever the site's ``EXCEPTION_HANDLER``."""
+    """Use this module's exception handler, whatever the site's ``EXCEPTION_HANDLER``, and a
+    JSON parser that answers a too deeply nested body with a 400."""
+
+    parser_classes = parsers.DEFAULT_PARSER_CLASSES
 
     def get_exception_handler(self) -> Any:
         return exception_handler
@@ -101,7 +104,7 @@ _TOKEN_ERRORS = {
 }
 
 
-class InboxPagination(CursorPagination):
+class InboxPagination(IntegerCursorPagination):
     """Newest first by ``seq``, which is unique per user, so pages never skip or repeat."""
 
     ordering = "-seq"
@@ -145,6 +148,8 @@ class NotificationViewSet(
 
     serializer_class = NotificationSerializer
     pagination_class = InboxPagination
+    # ASCII digits only: Django's int() would read "\u0661" (Arabic-Indic one) as 1.
+    lookup_value_regex = "[0-9]+"
     permission_classes = [IsAuthenticated]
 
     def get_queryset(self) -> QuerySet[Notification]:
@@ -219,6 +224,11 @@ class TokenRateThrottle(ScopedRateThrottle):
     def get_rate(self) -> str | None:
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "", DEFAULT_TOKEN_RATE)
         return None if rate is None else str(rate)
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own trusts any X-Forwarded-For when NUM_PROXIES is unset: a client could
+        # then pick a new identity for each attempt.
+        return clients.client_address(request) or ""
 
 
 @extend_schema(

@@ -20,7 +20,6 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import defer, reactor
 
-from notifications import hub
 from notifications.scrub import scrub
 
 ActionLogger = Callable[[str, str, dict[str, Any]], None]
@@ -53,6 +52,8 @@ class ScrubbingServer(Server):
 
 def _stop_streams() -> defer.Deferred[None]:
     """End every stream and free its slot; Twisted waits for it before shutting down."""
+    from notifications import hub  # the application, and so the models, are loaded by now
+
     return defer.Deferred.fromFuture(asyncio.ensure_future(hub.stop()))
 
 

@@ -106,7 +106,7 @@ def _validate(
     if not isinstance(data, dict):
         raise InvalidNotification("The data must be a JSON object.")
     try:
-        json.dumps(data)
+        json.dumps(data, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise InvalidNotification(f"The data is not JSON-serializable: {e}") from e
 

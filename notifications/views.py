@@ -8,7 +8,7 @@ import logging
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from notifications import auth, messages, publish
+from notifications import auth, hosts, messages, publish
 from notifications.asgi import on_close
 from notifications.conf import conf
 from notifications.db import database
@@ -42,13 +42,19 @@ def parse_last_event_id(request: HttpRequest) -> int | None:
     if raw is None or not raw.strip():
         return None
     raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit()):
-        raise ValueError(f"Last-Event-ID must be a non-negative integer, not {raw[:40]!r}.")
+    # A seq is a bigint; checking the length first also spares int() 4,301 digits and more,
+    # which it refuses with a message of its own.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
+        raise ValueError(
+            f"Last-Event-ID must be a non-negative integer below 2**63, not {raw[:40]!r}."
+        )
     return int(raw)
 
 
 async def events(request: HttpRequest) -> HttpResponseBase:
     """``GET /api/events/``: the user's notifications as Server-Sent Events."""
+    if not hosts.allowed(request):
+        return error(400, hosts.DISALLOWED)
     if request.method != "GET":
         return error(405, f'Method "{request.method}" not allowed.', Allow="GET")
     try:

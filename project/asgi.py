@@ -14,9 +14,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 django_application = get_asgi_application()
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-
 from notifications.asgi import tune_garbage_collector, with_lean_stream  # noqa: E402
+from project.static_files import StaticFilesHandler  # noqa: E402
 
-application = ASGIStaticFilesHandler(with_lean_stream(django_application))
+application = StaticFilesHandler(with_lean_stream(django_application))
 tune_garbage_collector()

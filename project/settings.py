@@ -8,6 +8,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -16,6 +17,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def cache_url(redis_url: str | None) -> str | None:
+    """Return ``redis_url`` with the next database number (of Redis's 16), or None.
+
+    The cache gets a database of its own because clearing a Django Redis cache is
+    ``FLUSHDB``: in the channel layer's database it would drop connection slots too.
+    """
+    if not redis_url:
+        return None
+    parts = urlsplit(redis_url)
+    number = parts.path.strip("/")
+    database = int(number) if number.isdigit() else 0
+    return urlunsplit(parts._replace(path=f"/{(database + 1) % 16}"))
 
 
 # --- Environment --------------------------------------------------------------------------
@@ -27,6 +42,12 @@ REDIS_URL = os.environ.get("REDIS_URL") or None
 # Sites (or test runs) sharing one Redis database keep apart with their own prefixes.
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "asgi")
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
+# Reverse proxies in front of the site. 0: X-Forwarded-For is the client's own text and is
+# ignored; n: the client address is the entry the nearest proxy added (throttles, lockouts).
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+# Throttle counts, shared by every process: by default the next database
+# of REDIS_URL's server, so that clearing the cache cannot touch the channel layer's keys.
+REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL") or cache_url(REDIS_URL)
 NOTIFICATIONS = {
     "HEARTBEAT_SECONDS": float(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "30")),
     "MAX_CONNECTIONS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", "5")),
@@ -47,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "notifications",
     "project.orders",
 ]
@@ -60,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into AXES_LOCKOUT_CALLABLE's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -129,6 +153,34 @@ def channel_layers(redis_url: str | None, prefix: str = "asgi") -> dict[str, Any
 
 CHANNEL_LAYERS = channel_layers(REDIS_URL, CHANNELS_PREFIX)
 
+CACHES: dict[str, Any] = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_CACHE_URL,
+            "KEY_PREFIX": NOTIFICATIONS["REDIS_PREFIX"],
+        }
+        if REDIS_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# django-axes throttles the log-in page (and the admin's, and POST /api/token/): after
+# AXES_FAILURE_LIMIT failures from one client or for one username, further attempts get a
+# 429 until AXES_COOLOFF_TIME has passed without one. Counts are rows in the database, so
+# every process shares them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "notifications.clients.client_address"
+AXES_LOCKOUT_CALLABLE = "project.logins.locked_out"
+AXES_DISABLE_ACCESS_LOG = True
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -161,6 +213,7 @@ CORS_ALLOW_HEADERS = (
 # The browser client of another origin reads a 429's Retry-After.
 CORS_EXPOSE_HEADERS = ("retry-after",)
 
+_FORM_PARSERS = ["rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
@@ -169,6 +222,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TOKEN_THROTTLE_RATE", "20/min")},
+    "DEFAULT_PARSER_CLASSES": ["notifications.parsers.JSONParser", *_FORM_PARSERS],
+    # JSON only: the browsable API (?format=api, Accept: text/html) answered refusals in
+    # HTML, and every refusal under /api/ is JSON with a "detail".
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 SIMPLE_JWT = {
@@ -193,6 +251,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Error reports (the 500 page with DEBUG, emails to ADMINS) never show a token.
+DEFAULT_EXCEPTION_REPORTER = "notifications.reports.ScrubbingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "notifications.reports.ScrubbingExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -206,5 +268,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "INFO"}},
+    "loggers": {
+        "django.channels.server": {"level": "INFO"},
+        # Failed log-ins and lockouts are warnings; axes's INFO lines are its bookkeeping.
+        "axes": {"level": "WARNING"},
+    },
 }

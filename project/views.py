@@ -11,7 +11,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found
+from django.views.defaults import permission_denied as default_permission_denied
 
 
 @login_required
@@ -35,3 +37,17 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer a malformed API request (a disallowed ``Host``, a body too large) in JSON."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return default_bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer a refused API request in JSON; pages stay HTML."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Permission denied."}, status=403)
+    return default_permission_denied(request, exception)

@@ -25,6 +25,8 @@ REDIS_PREFIX = f"test-{RUN_ID}"
 _layer_config = django_settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
 if "prefix" in _layer_config:
     _layer_config["prefix"] = CHANNELS_PREFIX
+if "KEY_PREFIX" in django_settings.CACHES["default"]:
+    django_settings.CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX
 
 
 def free_port() -> int:

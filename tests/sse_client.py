@@ -93,7 +93,8 @@ class AsgiStream:
     """Open ``GET /api/events/`` on an ASGI app in this process and read its events."""
 
     def __init__(self, application: Any, *, path: str = "/api/events/", query: str = "",
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+                 headers: dict[str, str] | None = None,
+                 host: str = "testserver") -> None:  # fmt: skip
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -105,7 +106,7 @@ class AsgiStream:
             "query_string": query.encode(),
             "root_path": "",
             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-            + [(b"host", b"testserver")],
+            + [(b"host", host.encode())],
             "client": ("127.0.0.1", 12345),
             "server": ("testserver", 80),
         }

@@ -72,7 +72,7 @@ class Command(BaseCommand):
         if value is None:
             return {}
         try:
-            data = json.loads(value)
+            data = json.loads(value, parse_constant=_refuse_constant)
         except ValueError as e:
             raise CommandError(f"--data is not valid JSON: {e}.") from e
         if not isinstance(data, dict):
@@ -102,3 +102,9 @@ class Command(BaseCommand):
         except Group.DoesNotExist as e:
             raise CommandError(f"Unknown group: {name}.") from e
         return selectors.active_members(group)
+
+
+def _refuse_constant(name: str) -> Any:
+    """Refuse ``NaN`` and ``Infinity``: Python reads them, but they are not JSON, and the
+    database (or a browser's ``JSON.parse``) would refuse the notification later."""
+    raise ValueError(f"{name} is not a JSON value")
