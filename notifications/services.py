@@ -15,7 +15,7 @@ from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from notifications import publish, store
+from notifications import preferences, publish, store
 from notifications.models import Notification, StreamCounter
 from notifications.payloads import notification_payload
 from notifications.selectors import unread_count
@@ -60,7 +60,7 @@ def notify(
     """
     data = {} if data is None else data
     _validate(kind=kind, title=title, url=url, data=data, dedupe_key=dedupe_key)
-    user_ids = sorted(set(_recipient_ids(recipients)))
+    user_ids = preferences.deliverable(sorted(set(_recipient_ids(recipients))), kind=kind)
     batches = [user_ids[start : start + _BATCH] for start in range(0, len(user_ids), _BATCH)]
     write = store.with_postgresql if connection.vendor == "postgresql" else store.with_orm
     # One statement is a transaction of its own: BEGIN and COMMIT around it would cost two
