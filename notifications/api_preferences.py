@@ -45,14 +45,17 @@ class PreferencesSerializer(serializers.Serializer):
     kinds = ChoiceSerializer(many=True)
 
 
-class SwitchesSerializer(serializers.Serializer):
-    in_app = serializers.BooleanField(required=False)
-    email = serializers.BooleanField(required=False)
-
-
-_CHANGE = serializers.DictField(
-    child=SwitchesSerializer(), help_text="Kinds to change; either switch may be left out."
-)
+# A JSON object keyed by kind: a shape no serializer has, so the schema is written out.
+_CHANGE = {
+    "type": "object",
+    "description": "Kinds to change; either switch may be left out.",
+    "additionalProperties": {
+        "type": "object",
+        "properties": {"in_app": {"type": "boolean"}, "email": {"type": "boolean"}},
+        "additionalProperties": False,
+        "minProperties": 1,
+    },
+}
 
 
 class PreferencesView(JSONErrors, APIView):
@@ -73,7 +76,7 @@ class PreferencesView(JSONErrors, APIView):
         summary="Change some of your choices",
         description="Everything is checked first: an unknown kind, a critical kind turned off "
         "or a malformed body is a 400 and changes nothing. Answers with every choice.",
-        request=_CHANGE,
+        request={"application/json": _CHANGE},
         examples=[
             OpenApiExample(
                 "Email for shipped orders, nothing in the app for placed ones",
