@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
@@ -82,7 +83,8 @@ def test_one_email_per_user_lists_their_unread_old_email_kinds(
     assert message["Subject"].startswith("2 unread notifications")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert re.fullmatch(
-        rf"<{re.escape(SITE)}/notifications/unsubscribe/[^>]+/>", message["List-Unsubscribe"].strip()
+        rf"<{re.escape(SITE)}/notifications/unsubscribe/[^>]+/>",
+        message["List-Unsubscribe"].strip(),
     )
     assert len(smtp.mailbox.to(other_user.email)) == 1
 
@@ -269,3 +271,39 @@ def test_two_runs_at_the_same_moment_email_each_notification_once(make_user: Any
     sent = sum(int(re.search(r"Sent (\d+)", out).group(1)) for out in outputs)  # type: ignore[union-attr]
     assert sent == len(server.mailbox.messages)
     assert not Notification.objects.filter(emailed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_run_skips_rows_another_run_is_claiming(user: Any) -> None:
+    """A claim in progress holds its rows; a second run passes them by without waiting."""
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite has one writer at a time")
+    stored = [old(user, title=f"Order #{n} shipped") for n in range(3)]
+    now = timezone.now()
+    claimed = threading.Event()
+    finish = threading.Event()
+    first: list[int] = []
+
+    def claim_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                first.extend(emails._claim([user.pk], older_than=now))
+                claimed.set()
+                finish.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=claim_and_hold)
+    holder.start()
+    try:
+        assert claimed.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting instead of skipping would fail
+        assert emails._claim([user.pk], older_than=now) == []
+    finally:
+        finish.set()
+        holder.join(30)
+    assert sorted(first) == sorted(n.pk for n in stored)
+    assert emails._claim([user.pk], older_than=now) == []
