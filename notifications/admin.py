@@ -281,3 +281,6 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def _url(self, view: str) -> str:
         return reverse(f"admin:{self._url_name(view)}", current_app=self.admin_site.name)
+
+
+from notifications import admin_preferences  # noqa: E402, F401  (registers the preferences admin)
