@@ -29,10 +29,12 @@ class PreferenceForm(forms.ModelForm):
         choices = [(kind.name, f"{kind.label} ({kind.name})") for kind in conf.KINDS.values()]
         if self.instance.pk and self.instance.kind not in conf.KINDS:
             choices.append((self.instance.kind, f"{self.instance.kind} (no longer registered)"))
-        self.fields["kind"].choices = choices
+        kind_field = self.fields["kind"]
+        assert isinstance(kind_field, forms.ChoiceField)
+        kind_field.choices = choices
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if "kind" in cleaned:
             try:
                 preferences.check_choice(

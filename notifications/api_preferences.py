@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
@@ -33,16 +38,18 @@ class DepthSafeJSONParser(JSONParser):
             raise ParseError("JSON parse error: nested too deeply.") from e
 
 
-class ChoiceSerializer(serializers.Serializer):
-    kind = serializers.CharField(help_text="The kind, as in each notification's `kind`.")
-    label = serializers.CharField()
-    in_app = serializers.BooleanField(help_text="Stored and streamed to the user.")
-    email = serializers.BooleanField(help_text="Emailed when left unread.")
-    critical = serializers.BooleanField(help_text="Locked: the user cannot change it.")
-
-
-class PreferencesSerializer(serializers.Serializer):
-    kinds = ChoiceSerializer(many=True)
+# Built with inline_serializer: a serializer class cannot declare a field named ``label``.
+_CHOICE = inline_serializer(
+    "PreferenceChoice",
+    {
+        "kind": serializers.CharField(help_text="The kind, as in each notification's `kind`."),
+        "label": serializers.CharField(help_text="Its name for people."),
+        "in_app": serializers.BooleanField(help_text="Stored and streamed to the user."),
+        "email": serializers.BooleanField(help_text="Emailed when left unread."),
+        "critical": serializers.BooleanField(help_text="Locked: the user cannot change it."),
+    },
+)
+PreferencesSerializer = inline_serializer("Preferences", {"kinds": _CHOICE.__class__(many=True)})
 
 
 # A JSON object keyed by kind: a shape no serializer has, so the schema is written out.
@@ -70,7 +77,7 @@ class PreferencesView(JSONErrors, APIView):
         tags=["preferences"],
     )
     def get(self, request: Request) -> Response:
-        return self._choices(preferences.choices_for(request.user.pk))
+        return self._choices(preferences.choices_for(_user_id(request)))
 
     @extend_schema(
         summary="Change some of your choices",
@@ -93,10 +100,15 @@ class PreferencesView(JSONErrors, APIView):
     )
     def patch(self, request: Request) -> Response:
         try:
-            choices = preferences.change(user_id=request.user.pk, changes=request.data)
+            choices = preferences.change(user_id=_user_id(request), changes=request.data)
         except preferences.InvalidPreferences as e:
             raise PreferencesRefused(str(e)) from e
         return self._choices(choices)
 
     def _choices(self, choices: list[preferences.Choice]) -> Response:
         return Response({"kinds": [choice.as_dict() for choice in choices]})
+
+
+def _user_id(request: Request) -> int:
+    """The signed-in user's id (``IsAuthenticated`` has let only them through)."""
+    return int(request.user.pk)  # type: ignore[arg-type]

@@ -120,7 +120,12 @@ def change(*, user_id: int, changes: Any) -> list[Choice]:
     for kind, switches in changes.items():
         if kind not in current:
             raise InvalidPreferences(f"Unknown kind {kind!r}: it is not registered.")
-        wanted[kind] = replace(current[kind], **_switches(kind, switches))
+        asked = _switches(kind, switches)
+        wanted[kind] = replace(
+            current[kind],
+            in_app=asked.get("in_app", current[kind].in_app),
+            email=asked.get("email", current[kind].email),
+        )
         check_choice(kind, in_app=wanted[kind].in_app, email=wanted[kind].email)
     _store(user_id, [choice for choice in wanted.values() if not choice.critical])
     return [wanted.get(kind, choice) for kind, choice in current.items()]
