@@ -6,10 +6,11 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
-SCENARIOS = ("idle", "broadcast", "rate", "burst")
+SCENARIOS = ("idle", "broadcast", "rate", "burst", "emails")
 # ``broadcast`` opens the 10,000 idle streams, measures them, then rings them all at once.
 STANDARD = ("broadcast", "rate", "burst")
-STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5}
+# ``emails`` opens no stream: it emails 10,000 users (see bench/emails.py).
+STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5, "emails": 10_000}
 USER_PREFIX = "bench-"
 # The ASGI server of the run: the project's (daphne), or uvicorn to compare with.
 SERVERS = ("daphne", "uvicorn")

@@ -71,6 +71,16 @@ def _delivery_rows(delivery: dict[str, Any], lost: str = "lost") -> list[Row]:
 
 def rows(result: dict[str, Any]) -> list[Row]:
     scenario = result["scenario"]
+    if scenario == "emails":
+        return [
+            _row("users / notifications each", f"{result['users']} / "
+                 f"{result['notifications_per_user']}"),
+            _row("emails sent / received by the sink",
+                 f"{result['emails_sent']} / {result['emails_received_by_sink']}",
+                 "equal", result["emails_sent"] == result["emails_received_by_sink"]),
+            _row("emails/s", result["emails_per_second"]),
+            _row("queries / per email", f"{result['queries']} / {result['queries_per_email']}"),
+        ]  # fmt: skip
     idle = result["idle"]
     out = _open_rows(idle, targets=scenario in ("idle", "broadcast"))
     if scenario == "broadcast":

@@ -296,3 +296,6 @@ class NotificationAdmin(admin.ModelAdmin):
 
 def _count(changes: dict[int, services.ReadChange]) -> int:
     return sum(len(change.ids) for change in changes.values())
+
+
+from notifications import admin_preferences  # noqa: E402, F401  (registers the preferences admin)

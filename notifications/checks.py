@@ -22,6 +22,9 @@ _POSITIVE_NUMBERS = (
     "PUBLISH_TIMEOUT_SECONDS",
 )
 ON_LIMIT_CHOICES = ("reject", "evict_oldest")
+KIND_KEYS = {"label": str, "critical": bool, "email": bool}
+# The kind column's length: a longer registered kind could never be stored.
+KIND_MAX_LENGTH = 64
 
 
 @register()
@@ -60,4 +63,49 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="notifications.E004",
             )
         )
+    errors += _check_kinds(user_settings.get("KINDS", DEFAULTS["KINDS"]))
+    after = user_settings.get("EMAIL_AFTER_MINUTES", DEFAULTS["EMAIL_AFTER_MINUTES"])
+    if isinstance(after, bool) or not isinstance(after, int | float) or not 0 <= after < math.inf:
+        errors.append(
+            Error(
+                f"NOTIFICATIONS['EMAIL_AFTER_MINUTES'] must be a finite number of minutes, "
+                f"0 or more, not {after!r}.",
+                id="notifications.E006",
+            )
+        )
     return errors
+
+
+def _check_kinds(kinds: Any) -> list[Error]:
+    """Refuse a ``KINDS`` that preferences and emails could not be built from."""
+    hint = 'e.g. {"order.shipped": {"label": "Order shipped", "critical": False, "email": True}}'
+    if not isinstance(kinds, dict):
+        return [Error("NOTIFICATIONS['KINDS'] must be a dict.", hint=hint, id="notifications.E005")]
+    errors = []
+    for name, spec in kinds.items():
+        problem = _kind_problem(name, spec)
+        if problem:
+            errors.append(
+                Error(
+                    f"NOTIFICATIONS['KINDS'][{name!r}] {problem}",
+                    hint=hint,
+                    id="notifications.E005",
+                )
+            )
+    return errors
+
+
+def _kind_problem(name: Any, spec: Any) -> str | None:
+    if not isinstance(name, str) or not 0 < len(name) <= KIND_MAX_LENGTH:
+        return f"is not a kind: a kind is a string of 1 to {KIND_MAX_LENGTH} characters."
+    if not isinstance(spec, dict):
+        return "must be a dict with a label, and critical and email flags."
+    unknown = sorted(set(spec) - set(KIND_KEYS), key=str)
+    if unknown:
+        return f"has unknown keys {unknown}; known keys: {', '.join(KIND_KEYS)}."
+    for key, expected in KIND_KEYS.items():
+        if key in spec and not isinstance(spec[key], expected):
+            return f"[{key!r}] must be a {expected.__name__}, not {spec[key]!r}."
+    if "label" in spec and not spec["label"].strip():
+        return "['label'] must not be empty."
+    return None

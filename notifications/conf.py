@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
@@ -33,7 +34,23 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_MIDDLEWARE": None,
     # Seconds a publish may take before it is abandoned (the row is safe in the database).
     "PUBLISH_TIMEOUT_SECONDS": 5.0,
+    # The registered kinds: {"order.shipped": {"label": "Order shipped", "critical": False,
+    # "email": True}}. Users choose, per kind, in-app delivery and email; critical kinds are
+    # locked. Unregistered kinds are always delivered in the app and never emailed.
+    "KINDS": {},
+    # ``send_notification_emails`` mails unread notifications at least this old (minutes).
+    "EMAIL_AFTER_MINUTES": 15,
 }
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A registered kind: its label, whether users may turn it off, and the email default."""
+
+    name: str
+    label: str
+    critical: bool = False
+    email: bool = False
 
 
 class NotificationSettings:
@@ -93,6 +110,23 @@ class NotificationSettings:
             cors = apps.is_installed("corsheaders")
             return ["corsheaders.middleware.CorsMiddleware"] if cors else []
         return list(middleware)
+
+    @property
+    def KINDS(self) -> dict[str, Kind]:
+        """The registered kinds in the order the setting lists them (checks refuse bad ones)."""
+        return {
+            str(name): Kind(
+                name=str(name),
+                label=str(spec.get("label") or name),
+                critical=bool(spec.get("critical", False)),
+                email=bool(spec.get("email", False)),
+            )
+            for name, spec in dict(self._get("KINDS")).items()
+        }
+
+    @property
+    def EMAIL_AFTER_MINUTES(self) -> float:
+        return float(self._get("EMAIL_AFTER_MINUTES"))
 
 
 conf = NotificationSettings()

@@ -44,6 +44,9 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
+    # Set when an email run claims the notification, cleared if sending fails: a notification
+    # is emailed at most once, however many runs race for it.
+    emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -63,6 +66,12 @@ class Notification(models.Model):
                 condition=Q(read_at__isnull=True),
                 name="notifications_unread_idx",
             ),
+            # What send_notification_emails looks for: unread, not yet emailed, by age.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(read_at__isnull=True, emailed_at__isnull=True),
+                name="notifications_unemailed_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -71,3 +80,35 @@ class Notification(models.Model):
     @property
     def read(self) -> bool:
         return self.read_at is not None
+
+
+class Preference(models.Model):
+    """One user's choice for one registered kind; without a row, the kind's defaults apply.
+
+    A row holds both switches, so a user's choice for a kind is whole once made.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=64)
+    in_app = models.BooleanField(default=True, verbose_name="in-app")
+    email = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notifications_unique_user_kind"),
+        ]
+        # notify() asks which users muted one kind.
+        indexes = [
+            models.Index(
+                fields=["kind", "user"],
+                condition=Q(in_app=False),
+                name="notifications_muted_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for user {self.user_id}"

@@ -17,7 +17,7 @@ from django.db.models import CharField, Count, F, Max, OuterRef, QuerySet, Subqu
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from notifications import messages, publish, store
+from notifications import messages, preferences, publish, store
 from notifications.messages import Message
 from notifications.models import Notification, StreamCounter
 from notifications.payloads import notification_payload
@@ -66,7 +66,7 @@ def notify(
     """
     data = {} if data is None else data
     _validate(kind=kind, title=title, url=url, data=data, dedupe_key=dedupe_key)
-    user_ids = sorted(set(_recipient_ids(recipients)))
+    user_ids = preferences.deliverable(sorted(set(_recipient_ids(recipients))), kind=kind)
     batches = [user_ids[start : start + _BATCH] for start in range(0, len(user_ids), _BATCH)]
     write = store.with_postgresql if connection.vendor == "postgresql" else store.with_orm
     # One statement is a transaction of its own: BEGIN and COMMIT around it would cost two

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from notifications import api, views
+from notifications import api, api_preferences, unsubscribe, views
 
 app_name = "notifications"
 
@@ -16,5 +16,11 @@ urlpatterns = [
     path("api/events/metrics/", api.StreamMetricsView.as_view(), name="events-metrics"),
     path("api/token/", api.TokenObtainView.as_view(), name="token"),
     path("api/token/refresh/", api.TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/preferences/", api_preferences.PreferencesView.as_view(), name="preferences"),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        unsubscribe.unsubscribe,
+        name="email-unsubscribe",
+    ),
     *router.urls,
 ]

@@ -48,11 +48,36 @@ NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
 # Throttle counts, shared by every process: by default the next database
 # of REDIS_URL's server, so that clearing the cache cannot touch the channel layer's keys.
 REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL") or cache_url(REDIS_URL)
+# Email: Django's own settings, used for notification emails. Without EMAIL_HOST, emails are
+# printed on the console instead of sent.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "0").lower() in ("1", "true", "yes", "on")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Beacon <notifications@localhost>")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+# The absolute base of links in emails.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 NOTIFICATIONS = {
     "HEARTBEAT_SECONDS": float(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "30")),
     "MAX_CONNECTIONS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", "5")),
     "REDIS_URL": REDIS_URL,
     "REDIS_PREFIX": os.environ.get("NOTIFICATIONS_REDIS_PREFIX", "notifications"),
+    # What users choose per kind (the inbox's preferences panel): the orders app's kinds,
+    # and the site's own account-security kind, which nobody can turn off.
+    "KINDS": {
+        "order.placed": {"label": "Order placed", "critical": False, "email": False},
+        "order.paid": {"label": "Payment received", "critical": False, "email": False},
+        "order.shipped": {"label": "Order shipped", "critical": False, "email": True},
+        "order.delivered": {"label": "Order delivered", "critical": False, "email": True},
+        "order.cancelled": {"label": "Order cancelled", "critical": False, "email": True},
+        "account.security": {"label": "Account security", "critical": True, "email": True},
+    },
 }
 # -------------------------------------------------------------------------------------------
 
@@ -71,6 +96,7 @@ INSTALLED_APPS = [
     "axes",
     "notifications",
     "project.orders",
+    "project.accounts",
 ]
 
 MIDDLEWARE = [

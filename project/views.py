@@ -28,6 +28,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "userId": user.pk,
         "eventsPath": reverse("notifications:events"),
         "apiPath": reverse("notifications:notification-list"),
+        "preferencesPath": reverse("notifications:preferences"),
     }
     return render(request, "inbox.html", {"config": config})
 

@@ -484,7 +484,81 @@ const client = connect({
   },
 });
 
+// --- preferences ------------------------------------------------------------------------
+// A switch per kind and channel, saved as soon as it flips; a refused save flips it back.
+// Critical kinds are shown locked: the server refuses to turn them off anyway.
+
+const prefRows = $("prefs-rows");
+const prefStatus = $("prefs-status");
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function preferencesRequest(method, body) {
+  const response = await fetch(config.preferencesPath, {
+    method,
+    credentials: "same-origin",
+    headers: {
+      Accept: "application/json",
+      ...(body ? { "Content-Type": "application/json", "X-CSRFToken": csrfToken() } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
+  return data.kinds;
+}
+
+function renderPreferences(kinds) {
+  prefRows.replaceChildren();
+  for (const pref of kinds) {
+    const row = $("pref-template").content.firstElementChild.cloneNode(true);
+    row.dataset.kind = pref.kind;
+    row.querySelector(".pref-label").textContent = pref.label;
+    row.querySelector(".pref-lock").hidden = !pref.critical;
+    for (const input of row.querySelectorAll("input[data-switch]")) {
+      const channel = input.dataset.switch === "in_app" ? "in the app" : "by email";
+      input.checked = pref[input.dataset.switch];
+      input.disabled = pref.critical;
+      input.closest(".switch").querySelector(".switch-name").textContent =
+        `${pref.label} ${channel}${pref.critical ? " (required)" : ""}`;
+      if (pref.critical) input.closest(".switch").title = "Required: this cannot be turned off";
+    }
+    prefRows.append(row);
+  }
+  $("prefs-table").hidden = kinds.length === 0;
+  $("prefs-empty").hidden = kinds.length !== 0;
+}
+
+async function loadPreferences() {
+  try {
+    renderPreferences(await preferencesRequest("GET"));
+  } catch (error) {
+    $("prefs-error").textContent = `Your preferences could not be loaded (${error.message}).`;
+    $("prefs-error").hidden = false;
+  }
+}
+
+prefRows.addEventListener("change", async (e) => {
+  const input = e.target.closest("input[data-switch]");
+  if (!input) return;
+  const kind = input.closest(".pref").dataset.kind;
+  const value = input.checked;
+  prefStatus.textContent = "Saving…";
+  try {
+    await preferencesRequest("PATCH", { [kind]: { [input.dataset.switch]: value } });
+    prefStatus.textContent = "Saved";
+  } catch (error) {
+    input.checked = !value;
+    prefStatus.textContent = "";
+    flash(`Could not save: ${error.message}`);
+  }
+});
+
 loadFirst();
+loadPreferences();
 setInterval(() => {
   for (const { data, el } of items.values()) {
     el.querySelector("time").textContent = relativeTime(data.created_at);

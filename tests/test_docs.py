@@ -28,6 +28,13 @@ def test_every_app_setting_is_documented(key: str) -> None:
         "CORS_ALLOWED_ORIGINS",
         "NOTIFICATIONS_HEARTBEAT_SECONDS",
         "NOTIFICATIONS_MAX_CONNECTIONS_PER_USER",
+        "EMAIL_HOST",
+        "EMAIL_PORT",
+        "EMAIL_HOST_USER",
+        "EMAIL_HOST_PASSWORD",
+        "EMAIL_USE_TLS",
+        "DEFAULT_FROM_EMAIL",
+        "SITE_URL",
     ],
 )
 def test_every_environment_variable_is_documented(variable: str) -> None:
@@ -57,3 +64,9 @@ def test_linked_documents_exist() -> None:
     ):
         assert link in README
         assert (ROOT / link).is_file(), f"{link} is linked but missing"
+
+
+def test_preferences_and_email_have_their_section() -> None:
+    section = README.split("## Preferences and email", 1)[1].split("\n## ", 1)[0]
+    for needed in ("KINDS", "send_notification_emails", "cron", "systemd", "/api/preferences/"):
+        assert needed in section

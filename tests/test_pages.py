@@ -28,6 +28,7 @@ def test_the_inbox_hands_its_script_the_user_and_endpoints(client: Client, user:
         "userId": user.pk,
         "eventsPath": "/api/events/",
         "apiPath": "/api/notifications/",
+        "preferencesPath": "/api/preferences/",
     }
     assert "notifications/client.js" in page
     assert 'aria-live="polite"' in page

@@ -473,6 +473,8 @@ def test_the_schema_describes_every_endpoint(schema: dict[str, Any]) -> None:
         ("DELETE", "/api/notifications/{id}/"),
         ("POST", "/api/notifications/{id}/read/"),
         ("POST", "/api/notifications/read-all/"),
+        ("GET", "/api/preferences/"),
+        ("PATCH", "/api/preferences/"),
     }
     listing = schema["paths"]["/api/notifications/"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {"cursor", "page_size", "unread"}

@@ -67,3 +67,35 @@ def test_every_problem_is_reported_at_once():
 def test_the_checks_run_with_djangos_own():
     with override_settings(NOTIFICATIONS={"ON_LIMIT": "queue"}):
         assert "notifications.E004" in [error.id for error in run_checks()]
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        ["order.shipped"],
+        {"order.shipped": "Order shipped"},
+        {"order.shipped": {"label": ""}},
+        {"order.shipped": {"label": 7}},
+        {"order.shipped": {"critical": "yes"}},
+        {"order.shipped": {"email": 1}},
+        {"order.shipped": {"mail": True}},
+        {"": {"label": "Nameless"}},
+        {"x" * 65: {"label": "Too long to store"}},
+    ],
+)
+def test_malformed_kinds_are_refused(kinds: Any) -> None:
+    assert set(error_ids({"KINDS": kinds})) == {"notifications.E005"}
+
+
+def test_well_formed_kinds_pass() -> None:
+    kinds = {
+        "order.shipped": {"label": "Order shipped", "critical": False, "email": True},
+        "account.security": {"label": "Account security", "critical": True},
+        "bare": {},
+    }
+    assert error_ids({"KINDS": kinds, "EMAIL_AFTER_MINUTES": 0}) == []
+
+
+@pytest.mark.parametrize("minutes", [-1, "15", None, float("nan"), True])
+def test_a_bad_email_delay_is_refused(minutes: Any) -> None:
+    assert error_ids({"EMAIL_AFTER_MINUTES": minutes}) == ["notifications.E006"]
