@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from notifications import selectors, services
+from notifications.admin_connections import connection_urls
 from notifications.models import Notification
 
 User = get_user_model()
@@ -180,7 +181,7 @@ class NotificationAdmin(admin.ModelAdmin):
         send = path(
             "send/", self.admin_site.admin_view(self.send_view), name=self._url_name("send")
         )
-        return [send, *super().get_urls()]
+        return [send, *connection_urls(self), *super().get_urls()]
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_MIDDLEWARE": ["corsheaders.middleware.CorsMiddleware"],
     # Seconds a publish may take before it is abandoned (the row is safe in the database).
     "PUBLISH_TIMEOUT_SECONDS": 5.0,
+    # The bearer token of ``GET /metrics``; None answers 404 there.
+    "METRICS_TOKEN": None,
 }
 
 
@@ -83,6 +85,10 @@ class NotificationSettings:
     @property
     def PUBLISH_TIMEOUT_SECONDS(self) -> float:
         return float(self._get("PUBLISH_TIMEOUT_SECONDS"))
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        return self._get("METRICS_TOKEN") or None
 
     @property
     def STREAM_MIDDLEWARE(self) -> list[str]:

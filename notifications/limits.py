@@ -15,6 +15,7 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis.asyncio as redis
 
@@ -91,6 +92,14 @@ def new_slot(user_id: int) -> Slot:
     return Slot(user_id=user_id, id=f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}")
 
 
+def opened_at(slot_id: str) -> datetime | None:
+    """Return when the stream holding ``slot_id`` opened (its id begins with the time)."""
+    head = slot_id.partition("-")[0]
+    if not (head.isascii() and head.isdigit()):
+        return None
+    return datetime.fromtimestamp(int(head) / 1e9, tz=UTC)
+
+
 def lease_seconds() -> float:
     """Slots live three heartbeats unless refreshed: a stalled or dead process frees them."""
     return conf.HEARTBEAT_SECONDS * 3
@@ -116,6 +125,12 @@ class RedisSlots:
             )
             client = self._clients[loop] = redis.Redis(connection_pool=pool)
         return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections: for a loop made for one call, then dropped."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     def _key(self, user_id: int) -> str:
         return f"{conf.REDIS_PREFIX}:slots:{user_id}"
@@ -162,6 +177,25 @@ class RedisSlots:
         now = time.time()
         return int(await self._client().zcount(key, now, "+inf"))
 
+    async def by_user(self) -> dict[int, list[str]]:
+        """Return the live slot ids of each user holding any, across every process."""
+        client = self._client()
+        prefix = f"{conf.REDIS_PREFIX}:slots:"
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        now = time.time()
+        found: dict[int, list[str]] = {}
+        for start in range(0, len(keys), _RENEW_BATCH):
+            batch = keys[start : start + _RENEW_BATCH]
+            async with client.pipeline(transaction=False) as pipe:
+                for key in batch:
+                    pipe.zrangebyscore(key, now, "+inf")
+                answers = await pipe.execute()
+            for key, members in zip(batch, answers, strict=True):
+                user_id = key.decode()[len(prefix) :]
+                if members and user_id.isdigit():
+                    found[int(user_id)] = sorted(member.decode() for member in members)
+        return found
+
 
 class LocalSlots:
     """Slots in this process, for the in-memory channel layer."""
@@ -202,6 +236,11 @@ class LocalSlots:
 
     async def count(self, user_id: int) -> int:
         return len(self._live(user_id))
+
+    async def by_user(self) -> dict[int, list[str]]:
+        """Return the live slot ids of each user holding any, in this process."""
+        found = {user_id: sorted(self._live(user_id)) for user_id in list(self._leases)}
+        return {user_id: ids for user_id, ids in found.items() if ids}
 
 
 _backends: dict[str | None, RedisSlots | LocalSlots] = {}

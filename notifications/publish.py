@@ -17,6 +17,7 @@ from typing import Any
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 
+from notifications import metrics
 from notifications.conf import conf
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def publish(messages: list[tuple[int, dict[str, Any]]]) -> None:
     """Send ``messages`` from sync code; log and swallow any failure of the layer."""
     if not messages:
         return
+    metrics.committed(messages)
     try:
         if _server_loop() is not None:
             # In a request of an ASGI server: publish from its event loop, where the

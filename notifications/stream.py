@@ -73,6 +73,7 @@ class Stream:
                 "connected", {"user_id": self.user_id, "unread_count": start.unread_count}
             )
             if start.replay.missed:
+                metrics.resyncs.inc()
                 yield sse.json_event(
                     "resync", {"reason": start.replay.reason, "missed": start.replay.missed}
                 )
@@ -80,6 +81,7 @@ class Stream:
             self.revocations = start.revocations
             for notification in start.replay.notifications:
                 yield _frame(notification)
+                metrics.written(replay=True)
                 self.last_seq = notification.seq
             async for frame in self._follow(self.inbox):
                 yield frame
@@ -127,6 +129,7 @@ class Stream:
             if kind == publish.NOTIFICATION and seq == self.last_seq + 1:
                 self.last_seq = seq
                 yield notification_frame(seq, message["json"])
+                metrics.written(message)
             elif seq > self.last_seq:
                 # A message was lost or overtaken: the database has everything up to seq.
                 async for frame in self._fill_gap():
@@ -160,6 +163,7 @@ class Stream:
             recheck = False
             for notification in page:
                 yield _frame(notification)
+                metrics.written()
                 self.last_seq = notification.seq
             if len(page) < conf.REPLAY_LIMIT:
                 return

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from notifications import api, views
+from notifications import api, metrics, operations, views
 
 app_name = "notifications"
 
@@ -9,10 +9,11 @@ router = SimpleRouter()
 router.register("api/notifications", api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
-    path("api/events/", views.events, name="events"),
+    path("api/events/", metrics.counting_opens(views.events), name="events"),
     path("api/events/ticket/", api.StreamTicketView.as_view(), name="events-ticket"),
-    path("api/events/metrics/", api.StreamMetricsView.as_view(), name="events-metrics"),
     path("api/token/", api.TokenObtainView.as_view(), name="token"),
     path("api/token/refresh/", api.TokenRefreshView.as_view(), name="token-refresh"),
     *router.urls,
+    path("healthz", operations.healthz, name="healthz"),
+    path("metrics", operations.metrics, name="metrics"),
 ]
