@@ -130,7 +130,7 @@ class RedisSlots:
         """Close this event loop's connections: for a loop made for one call, then dropped."""
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
-            await client.aclose()
+            await client.aclose(close_connection_pool=True)
 
     def _key(self, user_id: int) -> str:
         return f"{conf.REDIS_PREFIX}:slots:{user_id}"
