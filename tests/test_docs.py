@@ -28,6 +28,12 @@ def test_every_app_setting_is_documented(key: str) -> None:
         "CORS_ALLOWED_ORIGINS",
         "NOTIFICATIONS_HEARTBEAT_SECONDS",
         "NOTIFICATIONS_MAX_CONNECTIONS_PER_USER",
+        "CSRF_TRUSTED_ORIGINS",
+        "NUM_PROXIES",
+        "HTTPS",
+        "METRICS_TOKEN",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "STATIC_ROOT",
     ],
 )
 def test_every_environment_variable_is_documented(variable: str) -> None:
@@ -48,6 +54,7 @@ def test_the_two_commands_are_shown() -> None:
 
 
 def test_linked_documents_exist() -> None:
-    for link in ("docs/ARCHITECTURE.md", "docs/PERFORMANCE.md", "docs/BROWSER.md"):
+    links = ("docs/ARCHITECTURE.md", "docs/PERFORMANCE.md", "docs/BROWSER.md", "docs/DEPLOY.md")
+    for link in links:
         assert link in README
         assert (ROOT / link).is_file(), f"{link} is linked but missing"
