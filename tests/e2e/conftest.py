@@ -14,16 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import connection
 
-from tests.conftest import (
-    CHANNELS_PREFIX,
-    REDIS_PREFIX,
-    RUN_ID,
-    LocalServer,
-    started,
-    wait_until,
-)
+from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, LocalServer, started, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +42,8 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
             "DATABASE_URL": database_url(),
             "PYTHONUNBUFFERED": "1",
             "DEBUG": "0",
-            "SECRET_KEY": f"e2e-secret-key-{RUN_ID}-not-for-production-use-0123456789abcdef",
+            # The test process's key: tokens it mints open the servers' streams.
+            "SECRET_KEY": settings.SECRET_KEY,
             "CHANNELS_PREFIX": CHANNELS_PREFIX,
             "NOTIFICATIONS_REDIS_PREFIX": REDIS_PREFIX,
         }
