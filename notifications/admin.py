@@ -28,6 +28,7 @@ from notifications import selectors, services
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
+from notifications.admin_connections import connection_urls
 from notifications.models import Notification
 
 User = get_user_model()
@@ -196,7 +197,7 @@ class NotificationAdmin(admin.ModelAdmin):
         send = path(
             "send/", self.admin_site.admin_view(self.send_view), name=self._url_name("send")
         )
-        return [send, *super().get_urls()]
+        return [send, *connection_urls(self), *super().get_urls()]
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -21,7 +20,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, NotFound
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -31,7 +30,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 
-from notifications import clients, metrics, parsers, selectors, services
+from notifications import clients, parsers, selectors, services
 from notifications.conf import conf
 from notifications.models import Notification
 from notifications.pagination import IntegerCursorPagination
@@ -250,21 +249,6 @@ class TokenRefreshView(JSONErrors, jwt_views.TokenRefreshView):
 
     throttle_classes = [TokenRateThrottle]
     throttle_scope = "token"
-
-
-class StreamMetricsView(APIView):
-    """This server process's stream counters, for operators: open streams, whether the live
-    feed is up, how often streams fell back to the database."""
-
-    permission_classes = [IsAdminUser]
-
-    @extend_schema(
-        summary="Stream counters of the server process that answers (staff only)",
-        responses={200: OpenApiTypes.OBJECT, 401: _ERRORS[401]},
-        tags=["events"],
-    )
-    def get(self, request: Request) -> Response:
-        return Response(metrics.snapshot())
 
 
 class StreamTicketView(APIView):

@@ -73,6 +73,15 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="notifications.E006",
             )
         )
+    token = user_settings.get("METRICS_TOKEN")
+    if token is not None and not isinstance(token, str):
+        errors.append(
+            Error(
+                "NOTIFICATIONS['METRICS_TOKEN'] must be a string or None, "
+                f"not {type(token).__name__}.",
+                id="notifications.E007",
+            )
+        )
     return errors
 
 

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "KINDS": {},
     # ``send_notification_emails`` mails unread notifications at least this old (minutes).
     "EMAIL_AFTER_MINUTES": 15,
+    # The bearer token of ``GET /metrics``; None answers 404 there.
+    "METRICS_TOKEN": None,
 }
 
 
@@ -102,6 +104,10 @@ class NotificationSettings:
     @property
     def PUBLISH_TIMEOUT_SECONDS(self) -> float:
         return float(self._get("PUBLISH_TIMEOUT_SECONDS"))
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        return self._get("METRICS_TOKEN") or None
 
     @property
     def STREAM_MIDDLEWARE(self) -> list[str]:

@@ -259,7 +259,7 @@ class Hub:
             self._outage_reported = False
             logger.info("Channel layer is back: streams are live again.")
         self.subscribed = subscribed
-        metrics.layer_live.value = int(self.live)
+        metrics.layer_live.set(int(self.live))
         self._wake_all()
 
     def _wake_all(self) -> None:

@@ -23,6 +23,7 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from notifications.conf import conf
@@ -129,7 +130,7 @@ class Slot:
     @property
     def local(self) -> bool:
         """Whether this process holds the slot."""
-        return self.id.split(":")[1:2] == [process_id()]
+        return process_of(self.id) == process_id()
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,20 @@ class Admission:
 def new_slot(user_id: int) -> Slot:
     """Return a slot whose id sorts by opening time, so "oldest" is the smallest id."""
     return Slot(user_id=user_id, id=f"{time.time_ns():020d}:{process_id()}:{uuid.uuid4().hex[:8]}")
+
+
+def process_of(slot_id: str) -> str:
+    """Return the id of the process holding ``slot_id`` ("" for an id without one)."""
+    parts = slot_id.split(":")
+    return parts[1] if len(parts) == 3 else ""
+
+
+def opened_at(slot_id: str) -> datetime | None:
+    """Return when the stream holding ``slot_id`` opened (its id begins with the time)."""
+    head = slot_id.partition(":")[0]
+    if not (head.isascii() and head.isdigit()):
+        return None
+    return datetime.fromtimestamp(int(head) / 1e9, tz=UTC)
 
 
 def lease_seconds() -> float:
@@ -178,6 +193,12 @@ class RedisSlots:
             )
             client = self._clients[loop] = redis.Redis(connection_pool=pool)
         return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections: for a loop made for one call, then dropped."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose(close_connection_pool=True)
 
     def _key(self, user_id: int) -> str:
         return f"{conf.REDIS_PREFIX}:slots:{user_id}"
@@ -245,11 +266,36 @@ class RedisSlots:
             pipe.delete(self._process_key())
             await pipe.execute()
 
-    async def count(self, user_id: int) -> int:
-        """Return the live slots of ``user_id`` (for tests and metrics)."""
-        key = self._key(user_id)
+    async def by_user(self) -> dict[int, list[str]]:
+        """Return the live slot ids of each user holding any, across every process."""
+        client = self._client()
+        prefix = f"{conf.REDIS_PREFIX}:slots:"
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         now = time.time()
-        return int(await self._client().zcount(key, now, "+inf"))
+        found: dict[int, list[str]] = {}
+        for start in range(0, len(keys), _RENEW_BATCH):
+            batch = keys[start : start + _RENEW_BATCH]
+            async with client.pipeline(transaction=False) as pipe:
+                for key in batch:
+                    pipe.zrangebyscore(key, now, "+inf")
+                answers = await pipe.execute()
+            for key, members in zip(batch, answers, strict=True):
+                user_id = key.decode()[len(prefix) :]
+                if members and user_id.isdigit():
+                    found[int(user_id)] = sorted(member.decode() for member in members)
+        return await self._of_live_processes(found)
+
+    async def _of_live_processes(self, found: dict[int, list[str]]) -> dict[int, list[str]]:
+        """Leave out the slots of processes whose liveness key expired: they count no more."""
+        processes = sorted({process_of(slot_id) for ids in found.values() for slot_id in ids})
+        if not processes:
+            return found
+        alive_flags = await self._client().mget(
+            [self._process_prefix() + process for process in processes]
+        )
+        alive = {p for p, flag in zip(processes, alive_flags, strict=True) if flag is not None}
+        live = {user: [i for i in ids if process_of(i) in alive] for user, ids in found.items()}
+        return {user: ids for user, ids in live.items() if ids}
 
 
 class LocalSlots:
@@ -299,8 +345,10 @@ class LocalSlots:
         for slot in releasing:
             await self.release(slot)
 
-    async def count(self, user_id: int) -> int:
-        return len(self._live(user_id))
+    async def by_user(self) -> dict[int, list[str]]:
+        """Return the live slot ids of each user holding any, in this process."""
+        found = {user_id: sorted(self._live(user_id)) for user_id in list(self._leases)}
+        return {user_id: ids for user_id, ids in found.items() if ids}
 
 
 _backends: dict[str | None, RedisSlots | LocalSlots] = {}

@@ -49,6 +49,7 @@ def publish(addressed: list[Addressed]) -> None:
     """Queue ``addressed`` messages for the background sender; return at once, never raise."""
     if not addressed:
         return
+    metrics.committed(addressed)
     try:
         loop = _server_loop()
         sender = _Sender.of(loop) if loop is not None else _Publisher.get().sender

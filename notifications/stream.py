@@ -69,11 +69,13 @@ class Stream:
                 user_id=self.user_id, unread_count=start.unread_count, last_seq=start.resume_from
             )
             if start.replay.reason:
+                metrics.resyncs.inc()
                 yield frames.resync(reason=start.replay.reason, missed=start.replay.missed)
             self.last_seq = start.resume_from
             self.revocations = start.revocations
             for notification in start.replay.notifications:
                 yield frames.notification(notification)
+                metrics.written(replay=True)
                 self.last_seq = notification.seq
             async for frame in self._follow(self.inbox):
                 yield frame
@@ -122,6 +124,7 @@ class Stream:
                 if seq == self.last_seq + 1:
                     self.last_seq = seq
                     yield frames.notification(message["payload"])
+                    metrics.written(message)
                 elif seq > self.last_seq:
                     # One before it was lost or overtaken: the database has everything.
                     async for frame in self._fill_gap():
@@ -170,6 +173,7 @@ class Stream:
             recheck = False
             for notification in page:
                 yield frames.notification(notification)
+                metrics.written()
                 self.last_seq = notification.seq
             if len(page) < conf.REPLAY_LIMIT:
                 return

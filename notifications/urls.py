@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from notifications import api, api_preferences, unsubscribe, views
+from notifications import api, api_preferences, metrics, operations, unsubscribe, views
 
 app_name = "notifications"
 
@@ -11,9 +11,8 @@ router = SimpleRouter()
 router.register("api/notifications", api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
-    path("api/events/", views.events, name="events"),
+    path("api/events/", metrics.counting_opens(views.events), name="events"),
     path("api/events/ticket/", api.StreamTicketView.as_view(), name="events-ticket"),
-    path("api/events/metrics/", api.StreamMetricsView.as_view(), name="events-metrics"),
     path("api/token/", api.TokenObtainView.as_view(), name="token"),
     path("api/token/refresh/", api.TokenRefreshView.as_view(), name="token-refresh"),
     path("api/preferences/", api_preferences.PreferencesView.as_view(), name="preferences"),
@@ -23,4 +22,6 @@ urlpatterns = [
         name="email-unsubscribe",
     ),
     *router.urls,
+    path("healthz", operations.healthz, name="healthz"),
+    path("metrics", operations.metrics, name="metrics"),
 ]

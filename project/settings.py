@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,10 +34,38 @@ def cache_url(redis_url: str | None) -> str | None:
     return urlunsplit(parts._replace(path=f"/{(database + 1) % 16}"))
 
 
+def _env_flag(name: str, default: str) -> bool:
+    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_count(name: str, default: str) -> int:
+    raw = os.environ.get(name, default).strip()
+    if not (raw.isascii() and raw.isdigit()):
+        raise ImproperlyConfigured(f"{name} must be a whole number, 0 or more, not {raw!r}.")
+    return int(raw)
+
+
 # --- Environment --------------------------------------------------------------------------
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-key-change-me-in-production-0123456789")
-DEBUG = os.environ.get("DEBUG", "1").lower() in ("1", "true", "yes", "on")
+DEBUG = _env_flag("DEBUG", "1")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. With DEBUG=0 the site will not run on the development key, "
+        "which is public: set SECRET_KEY in the environment to a long random value, e.g. "
+        "the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+SECRET_KEY = SECRET_KEY or "dev-only-secret-key-change-me-in-production-0123456789"
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+# Origins whose forms may post here, beyond the site's own (which nginx's Host and
+# X-Forwarded-Proto already make right): e.g. https://shop.example.com.
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
+# Reverse proxies in front: 0 trusts no X-Forwarded-* header (a client could forge them).
+NUM_PROXIES = _env_count("NUM_PROXIES", "0")
+# Served over https: secure cookies, HSTS, and a redirect to https (not for /healthz and
+# /metrics, which a load balancer and Prometheus reach on a process directly).
+HTTPS = _env_flag("HTTPS", "0")
+HSTS_SECONDS = _env_count("HSTS_SECONDS", "31536000")
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 REDIS_URL = os.environ.get("REDIS_URL") or None
 # Sites (or test runs) sharing one Redis database keep apart with their own prefixes.
@@ -78,7 +107,19 @@ NOTIFICATIONS = {
         "order.cancelled": {"label": "Order cancelled", "critical": False, "email": True},
         "account.security": {"label": "Account security", "critical": True, "email": True},
     },
+    # GET /metrics answers its bearer only (404 while unset); PROMETHEUS_MULTIPROC_DIR,
+    # read by prometheus-client itself, makes one scrape cover every server process.
+    "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
 }
+if NUM_PROXIES >= 1:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if HTTPS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("HSTS_INCLUDE_SUBDOMAINS", "1")
+    SECURE_HSTS_PRELOAD = _env_flag("HSTS_PRELOAD", "1")
 # -------------------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -221,7 +262,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

@@ -35,6 +35,12 @@ def test_every_app_setting_is_documented(key: str) -> None:
         "EMAIL_USE_TLS",
         "DEFAULT_FROM_EMAIL",
         "SITE_URL",
+        "CSRF_TRUSTED_ORIGINS",
+        "NUM_PROXIES",
+        "HTTPS",
+        "METRICS_TOKEN",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "STATIC_ROOT",
     ],
 )
 def test_every_environment_variable_is_documented(variable: str) -> None:
@@ -60,6 +66,7 @@ def test_linked_documents_exist() -> None:
         "docs/PERFORMANCE.md",
         "docs/BROWSER.md",
         "docs/CLIENTS.md",
+        "docs/DEPLOY.md",
         "CHANGELOG.md",
     ):
         assert link in README

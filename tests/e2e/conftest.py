@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from tests.conftest import CHANNELS_PREFIX, REDIS_PREFIX, LocalServer, started, wait_until
@@ -41,6 +42,8 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
             "DATABASE_URL": database_url(),
             "PYTHONUNBUFFERED": "1",
             "DEBUG": "0",
+            # The test process's key: tokens it mints open the servers' streams.
+            "SECRET_KEY": settings.SECRET_KEY,
             "CHANNELS_PREFIX": CHANNELS_PREFIX,
             "NOTIFICATIONS_REDIS_PREFIX": REDIS_PREFIX,
         }

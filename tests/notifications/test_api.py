@@ -466,7 +466,6 @@ def test_the_schema_describes_every_endpoint(schema: dict[str, Any]) -> None:
         ("POST", "/api/token/refresh/"),
         ("GET", "/api/events/"),
         ("POST", "/api/events/ticket/"),
-        ("GET", "/api/events/metrics/"),
         ("GET", "/api/notifications/"),
         ("GET", "/api/notifications/unread-count/"),
         ("GET", "/api/notifications/{id}/"),
