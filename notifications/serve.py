@@ -2,7 +2,9 @@
 
 daphne writes its access log straight to a stream, bypassing ``logging``, and a request line
 holds the query string: ``GET /api/events/?token=...``. This is daphne's own command line
-with that one change; every daphne option works as usual::
+with that change, and one more: a stream whose client stops reading is closed once
+``SLOW_CLIENT_BUFFER_BYTES`` wait unsent (``notifications.backpressure``). Every daphne
+option works as usual::
 
     python -m notifications.serve -e tcp:port=8000:interface=127.0.0.1:backlog=1024 \\
         project.asgi:application
@@ -16,6 +18,7 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
+from notifications.backpressure import SlowClientLimit
 from notifications.scrub import scrub
 
 ActionLogger = Callable[[str, str, dict[str, Any]], None]
@@ -39,8 +42,12 @@ class ScrubbingServer(Server):
         super().__init__(*args, action_logger=action_logger, **kwargs)
 
 
+class NotificationServer(SlowClientLimit, ScrubbingServer):
+    """daphne's server with tokens scrubbed from its access log and slow clients cut off."""
+
+
 class ScrubbingCommandLineInterface(CommandLineInterface):
-    server_class = ScrubbingServer
+    server_class = NotificationServer
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ NOTIFICATIONS = {
     "MAX_CONNECTIONS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", "5")),
     "REDIS_URL": REDIS_URL,
     "REDIS_PREFIX": os.environ.get("NOTIFICATIONS_REDIS_PREFIX", "notifications"),
+    "SLOW_CLIENT_BUFFER_BYTES": int(
+        os.environ.get("NOTIFICATIONS_SLOW_CLIENT_BUFFER_BYTES", "1048576")
+    ),
 }
 # -------------------------------------------------------------------------------------------
 

@@ -67,3 +67,9 @@ def test_every_problem_is_reported_at_once():
 def test_the_checks_run_with_djangos_own():
     with override_settings(NOTIFICATIONS={"ON_LIMIT": "queue"}):
         assert "notifications.E004" in [error.id for error in run_checks()]
+
+
+@pytest.mark.parametrize("value", [0, -1, "1MiB", None])
+def test_the_slow_client_buffer_must_be_a_positive_number_of_bytes(value):
+    assert error_ids({"SLOW_CLIENT_BUFFER_BYTES": value}) == ["notifications.E003"]
+    assert error_ids({"SLOW_CLIENT_BUFFER_BYTES": 65_536}) == []
