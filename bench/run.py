@@ -16,7 +16,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import database, procfs, report, scenarios
+from bench import database, procfs, report, scenarios, stalled
 from bench.options import STREAMS, Options, parse
 from bench.server import ROOT
 
@@ -68,6 +68,8 @@ def run_one(run: scenarios.Run, scenario: str) -> dict[str, Any]:
     options = run.options
     if scenario == "burst":
         return scenarios.burst(run)
+    if scenario == "stalled":
+        return stalled.stalled(run)
     count = options.streams_for(scenario)
     if scenario == "rate":
         return scenarios.rate(run, count)

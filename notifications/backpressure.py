@@ -17,7 +17,8 @@ loses nothing: it reconnects with ``Last-Event-ID`` and is replayed what it miss
 database.
 
 The memory freed is then handed back to the operating system (``malloc_trim``), so that the
-server's resident size goes back down. What waits is counted in this process: the kernel's
+server's resident size goes back down; so it is when a client that had a backlog waiting
+goes away by itself. What waits is counted in this process: the kernel's
 socket buffer (up to ``net.ipv4.tcp_wmem``'s maximum, 4 MiB by default on Linux) comes on
 top, outside the heap.
 
@@ -49,6 +50,8 @@ from notifications.conf import conf
 logger = logging.getLogger(__name__)
 
 EVENT_STREAM = b"text/event-stream"
+# Dropping this much or more (a stream closed, or its client gone) hands memory back.
+TRIM_AFTER_BYTES = 65_536
 
 
 @implementer(IPushProducer)
@@ -77,8 +80,11 @@ class SendBudget:
 
     def stopProducing(self) -> None:
         """The connection is gone: what waits for it will never be sent."""
+        dropped = self.waiting
         self.queue.clear()
         self.waiting = 0
+        if dropped > TRIM_AFTER_BYTES:
+            heap.trim_soon()
 
     @property
     def blocked(self) -> bool:
@@ -117,7 +123,6 @@ class SendBudget:
         )
         # The producer stays registered: it tells ``handle_reply`` to send nothing more.
         self.request.transport.abortConnection()
-        heap.trim_soon()
 
     def _write(self, body: bytes) -> None:
         self.request.handle_reply({"type": "http.response.body", "body": body, "more_body": True})
