@@ -6,11 +6,19 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
-SCENARIOS = ("idle", "broadcast", "rate", "burst", "emails")
+SCENARIOS = ("idle", "broadcast", "rate", "burst", "emails", "stalled")
 # ``broadcast`` opens the 10,000 idle streams, measures them, then rings them all at once.
+# ``stalled`` (not standard): one client stops reading while it is sent 10,000 x 2 KB.
 STANDARD = ("broadcast", "rate", "burst")
 # ``emails`` opens no stream: it emails 10,000 users (see bench/emails.py).
-STREAMS = {"idle": 10_000, "broadcast": 10_000, "rate": 1_000, "burst": 5, "emails": 10_000}
+STREAMS = {
+    "idle": 10_000,
+    "broadcast": 10_000,
+    "rate": 1_000,
+    "burst": 5,
+    "emails": 10_000,
+    "stalled": 1,
+}
 USER_PREFIX = "bench-"
 # The ASGI server of the run: the project's (daphne), or uvicorn to compare with.
 SERVERS = ("daphne", "uvicorn")

@@ -47,11 +47,11 @@ def warm_up() -> None:
     """Open the database connection and the channel layer before the clock starts."""
     from django.db import connection
 
-    from notifications import publish
+    from notifications import messages, publish
 
     connection.ensure_connection()
     # User 0 does not exist: this group has no members.
-    publish.publish([(0, publish.message(publish.READ, ids=[], unread_count=0))])
+    publish.publish([(0, messages.read_state(ids=[], unread_count=0))])
 
 
 def run_rate(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +94,9 @@ def run_burst(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
     start = time.monotonic()
     for i in range(config["count"]):
         data = {"t": time.time(), "p": config["index"], "i": i}
-        _, mark = timer.call(notify, user, kind="bench", title=f"Burst {i}", data=data)
+        _, mark = timer.call(
+            notify, user, kind="bench", title=f"Burst {i}", body=config.get("body", ""), data=data
+        )
         marks.append(mark)
     return {
         "sent": {config["user"]: config["count"]},

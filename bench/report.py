@@ -69,6 +69,22 @@ def _delivery_rows(delivery: dict[str, Any], lost: str = "lost") -> list[Row]:
     return rows
 
 
+def _stalled_rows(result: dict[str, Any]) -> list[Row]:
+    out = []
+    for name in ("bounded", "unbounded"):
+        r = result[name]
+        out += [
+            _row(f"{name}: limit", r["limit"]),
+            _row(f"{name}: closed by the server", r["closed_by_server"], "yes" if name ==
+                 "bounded" else "", r["closed_by_server"] if name == "bounded" else None),
+            _row(f"{name}: RSS MB before / peak", f"{r['server_rss_mb_before']} / "
+                 f"{r['server_rss_mb_peak']}"),
+            _row(f"{name}: RSS MB all sent / client gone",
+                 f"{r['server_rss_mb_all_sent']} / {r['server_rss_mb_after_client_gone']}"),
+        ]  # fmt: skip
+    return out
+
+
 def rows(result: dict[str, Any]) -> list[Row]:
     scenario = result["scenario"]
     if scenario == "emails":
@@ -81,6 +97,8 @@ def rows(result: dict[str, Any]) -> list[Row]:
             _row("emails/s", result["emails_per_second"]),
             _row("queries / per email", f"{result['queries']} / {result['queries_per_email']}"),
         ]  # fmt: skip
+    if scenario == "stalled":
+        return _stalled_rows(result)
     idle = result["idle"]
     out = _open_rows(idle, targets=scenario in ("idle", "broadcast"))
     if scenario == "broadcast":

@@ -16,7 +16,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import database, emails, procfs, report, scenarios
+from bench import database, emails, procfs, report, scenarios, stalled
 from bench.options import STREAMS, Options, parse
 from bench.server import ROOT
 
@@ -70,6 +70,8 @@ def run_one(run: scenarios.Run, scenario: str) -> dict[str, Any]:
         return scenarios.burst(run)
     if scenario == "emails":
         return emails.emails(run.users[: options.streams_for(scenario)], options.base_port)
+    if scenario == "stalled":
+        return stalled.stalled(run)
     count = options.streams_for(scenario)
     if scenario == "rate":
         return scenarios.rate(run, count)

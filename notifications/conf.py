@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "ON_LIMIT": "reject",
     # The Retry-After header of a 429.
     "LIMIT_RETRY_AFTER_SECONDS": 5,
+    # Under ``python -m notifications.serve``: a stream whose client stopped reading is closed
+    # once this many bytes wait unsent in the process (the client resumes with Last-Event-ID).
+    "SLOW_CLIENT_BUFFER_BYTES": 1_048_576,
     # At most this many stored notifications are replayed on resume; further behind: resync.
     "REPLAY_LIMIT": 200,
     # How often a stream catches up from the database when the live feed cannot be trusted.
@@ -80,6 +83,10 @@ class NotificationSettings:
     @property
     def LIMIT_RETRY_AFTER_SECONDS(self) -> int:
         return int(self._get("LIMIT_RETRY_AFTER_SECONDS"))
+
+    @property
+    def SLOW_CLIENT_BUFFER_BYTES(self) -> int:
+        return int(self._get("SLOW_CLIENT_BUFFER_BYTES"))
 
     @property
     def REPLAY_LIMIT(self) -> int:

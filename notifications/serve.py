@@ -2,9 +2,11 @@
 
 daphne writes its access log straight to a stream, bypassing ``logging``, and a request line
 holds the query string: ``GET /api/events/?token=...``. This is daphne's own command line
-with two changes: that one, and on SIGTERM (a deploy) every stream ends and frees its
-connection slot at once, so its client is admitted by another process without waiting for
-the slot to expire. Every daphne option works as usual::
+with three changes: that one; a stream whose client stops reading is closed once
+``SLOW_CLIENT_BUFFER_BYTES`` wait unsent (``notifications.backpressure``); and on SIGTERM (a
+deploy) every stream ends and frees its connection slot at once, so its client is admitted
+by another process without waiting for the slot to expire. Every daphne option works as
+usual::
 
     python -m notifications.serve -e tcp:port=8000:interface=127.0.0.1:backlog=1024 \\
         project.asgi:application
@@ -20,6 +22,7 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import defer, reactor
 
+from notifications.backpressure import SlowClientLimit
 from notifications.scrub import scrub
 
 ActionLogger = Callable[[str, str, dict[str, Any]], None]
@@ -57,8 +60,12 @@ def _stop_streams() -> defer.Deferred[None]:
     return defer.Deferred.fromFuture(asyncio.ensure_future(hub.stop()))
 
 
+class NotificationServer(SlowClientLimit, ScrubbingServer):
+    """daphne's server with tokens scrubbed from its access log and slow clients cut off."""
+
+
 class ScrubbingCommandLineInterface(CommandLineInterface):
-    server_class = ScrubbingServer
+    server_class = NotificationServer
 
 
 if __name__ == "__main__":

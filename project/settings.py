@@ -110,6 +110,9 @@ NOTIFICATIONS = {
     # GET /metrics answers its bearer only (404 while unset); PROMETHEUS_MULTIPROC_DIR,
     # read by prometheus-client itself, makes one scrape cover every server process.
     "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
+    "SLOW_CLIENT_BUFFER_BYTES": int(
+        os.environ.get("NOTIFICATIONS_SLOW_CLIENT_BUFFER_BYTES", "1048576")
+    ),
 }
 if NUM_PROXIES >= 1:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -99,3 +99,9 @@ def test_well_formed_kinds_pass() -> None:
 @pytest.mark.parametrize("minutes", [-1, "15", None, float("nan"), True])
 def test_a_bad_email_delay_is_refused(minutes: Any) -> None:
     assert error_ids({"EMAIL_AFTER_MINUTES": minutes}) == ["notifications.E006"]
+
+
+@pytest.mark.parametrize("value", [0, -1, "1MiB", None])
+def test_the_slow_client_buffer_must_be_a_positive_number_of_bytes(value):
+    assert error_ids({"SLOW_CLIENT_BUFFER_BYTES": value}) == ["notifications.E003"]
+    assert error_ids({"SLOW_CLIENT_BUFFER_BYTES": 65_536}) == []
