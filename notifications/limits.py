@@ -187,9 +187,18 @@ class RedisSlots:
         if client is None:
             # Imported here: Redis is optional (the ``[redis]`` extra), needed only with a URL.
             import redis.asyncio as redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
 
             pool = redis.BlockingConnectionPool.from_url(
-                self.url, max_connections=64, timeout=10, socket_timeout=5, socket_connect_timeout=2
+                self.url,
+                max_connections=64,
+                timeout=10,
+                socket_timeout=5,
+                socket_connect_timeout=2,
+                # A pooled connection that a Redis restart broke is replaced, not reported:
+                # otherwise the first opens after a restart would go uncounted.
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
             )
             client = self._clients[loop] = redis.Redis(connection_pool=pool)
         return client

@@ -585,3 +585,103 @@ def test_the_site_keeps_the_garbage_collector_off_its_streams() -> None:
     # project.asgi (imported above) calls notifications.asgi.tune_garbage_collector().
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold()[0] >= 50_000
+
+
+# --- What issue-free operation needs: deploys, crashes, hostile clients --------------------
+
+
+async def test_retry_is_jittered_per_connection_within_its_bounds(
+    user: Any, configure: Any
+) -> None:
+    configure(RETRY_MILLISECONDS=2000, MAX_CONNECTIONS_PER_USER=20)
+    streams = [await connected(user) for _ in range(12)]
+    retries = {s.parser.retry for s in streams}
+    assert all(r is not None and 2000 <= r <= 3000 for r in retries)
+    assert len(retries) > 1  # twelve equal draws from 1,001 values would be a broken jitter
+    for s in streams:
+        await s.close()
+
+
+async def test_an_open_abandoned_before_its_first_byte_gives_its_slot_back(
+    user: Any, configure: Any
+) -> None:
+    configure(MAX_CONNECTIONS_PER_USER=1, HEARTBEAT_SECONDS=30)
+    gone = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            # The client leaves as the answer starts: the response is never sent and its
+            # stream never starts.
+            gone.set()
+            await asyncio.Event().wait()
+
+    scope = AsgiStream(application, headers=bearer(user)).communicator.scope
+    async with asyncio.timeout(10):
+        await application(scope, receive, send)
+    assert await slot_count(user.pk) == 0
+    await (await connected(user)).close()
+
+
+@pytest.mark.parametrize("how", ["update", "delete"])
+async def test_an_account_deactivated_or_deleted_without_a_signal_loses_its_streams(
+    user: Any, configure: Any, how: str
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    configure(HEARTBEAT_SECONDS=0.3)
+    stream = await connected(user)
+    accounts = get_user_model().objects.filter(pk=user.pk)
+    if how == "update":
+        await accounts.aupdate(is_active=False)  # QuerySet.update() sends no signal
+    else:
+        await sync_to_async(_delete_without_signals)(user.pk)
+    await stream.until_ended(timeout=5)  # two heartbeats, with room for a slow machine
+    await stream.close()
+
+
+def _delete_without_signals(user_id: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table, column in (
+            (Notification._meta.db_table, "recipient_id"),
+            ("notifications_streamcounter", "user_id"),
+            ("notifications_preference", "user_id"),
+            ("auth_user", "id"),
+        ):
+            cursor.execute(f"DELETE FROM {table} WHERE {column} = %s", [user_id])
+
+
+async def test_notify_returns_at_once_while_redis_hangs(
+    user: Any, settings: Any, configure: Any, redis_server_factory: Any
+) -> None:
+    import os
+    import signal
+
+    from tests.conftest import CHANNELS_PREFIX
+
+    redis_server = redis_server_factory()
+    settings.CHANNEL_LAYERS = channel_layers(redis_server.url, CHANNELS_PREFIX)
+    configure(POLL_SECONDS=0.2, HEARTBEAT_SECONDS=60, PUBLISH_TIMEOUT_SECONDS=2)
+    stream = await connected(user)
+    await until_live()
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        [stored] = await notify(user, kind="info", title="ordered while Redis hung")
+        # notify() has returned with its row committed, and its doorbell is still waiting
+        # on the hung layer: nothing made the caller wait for it.
+        assert not await sync_to_async(publish.flush)(0)
+        assert await Notification.objects.filter(pk=stored.pk).aexists()
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert (await stream.next_event(timeout=10)).json()["title"] == "ordered while Redis hung"
+    await stream.close()
