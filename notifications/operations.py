@@ -17,19 +17,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from notifications import metrics as figures
 from notifications.conf import conf
+from notifications.views import error
 
 logger = logging.getLogger(__name__)
 
 # A check slower than this counts as down: a load balancer must get its answer in time.
 CHECK_TIMEOUT = 3.0
 HEALTH_GROUP = "notifications.healthz"
-
-
-def _error(status: int, detail: str, **headers: str) -> JsonResponse:
-    response = JsonResponse({"detail": detail}, status=status)
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
@@ -39,7 +33,7 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     streams read the database and lose nothing.
     """
     if request.method not in ("GET", "HEAD"):
-        return _error(405, f'Method "{request.method}" not allowed.', Allow="GET, HEAD")
+        return error(405, f'Method "{request.method}" not allowed.', Allow="GET, HEAD")
     database, channel_layer = await asyncio.gather(database_state(), channel_layer_state())
     body = {
         "status": "ok" if database == "ok" else "unhealthy",
@@ -90,20 +84,20 @@ def metrics(request: HttpRequest) -> HttpResponse:
     ``NOTIFICATIONS["METRICS_TOKEN"]``; 404 while no token is set."""
     token = conf.METRICS_TOKEN
     if not token:
-        return _error(404, "Not found.")
+        return error(404, "Not found.")
     if request.method not in ("GET", "HEAD"):
-        return _error(405, f'Method "{request.method}" not allowed.', Allow="GET, HEAD")
+        return error(405, f'Method "{request.method}" not allowed.', Allow="GET, HEAD")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         given.strip().encode(), token.encode()
     ):
-        return _error(
+        return error(
             401,
             "A valid metrics bearer token is required.",
             WWW_Authenticate='Bearer realm="metrics"',
         )
     if not figures.available():
-        return _error(
+        return error(
             404,
             "Metrics are unavailable: prometheus-client is not installed "
             "(pip install 'django-live-notifications[metrics]').",
