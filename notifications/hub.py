@@ -192,8 +192,7 @@ class Hub:
     def dispatch(self, batch: Message) -> None:
         """Hand each ``(user_id, message)`` of a batch to that user's inboxes here."""
         for user_id, message in batch.get("items", ()):
-            for inbox in self.inboxes.get(user_id, ()):
-                inbox.offer(message)
+            self.tell(user_id, message)
 
     async def _run(self, layer: BaseChannelLayer) -> None:
         """Keep the feed subscribed, probed and read until cancelled; on any failure, report
@@ -266,9 +265,8 @@ class Hub:
         """Tell every stream that doorbells may have been lost: each catches up once."""
         self.generation += 1
         wake_up = messages.feed_changed(self.generation)
-        for inboxes in self.inboxes.values():
-            for inbox in inboxes:
-                inbox.offer(wake_up)
+        for inbox in self.all_inboxes():
+            inbox.offer(wake_up)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
