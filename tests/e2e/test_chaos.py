@@ -181,6 +181,8 @@ async def settle(readers: list[Reader], rows: Rows, tasks: list[asyncio.Task[Non
         [waiting, *tasks], timeout=SETTLE_SECONDS, return_when=asyncio.FIRST_COMPLETED
     )
     waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
     for task in done:
         if task is not waiting:
             task.result()  # a reader crashed: show why

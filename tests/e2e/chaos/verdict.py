@@ -100,11 +100,7 @@ def check_reader(reader: Reader, expected: Sequence[tuple[int, str]], rolled: se
         ),
         "seqs of rolled-back notifications": [s for s, m in reader.received if m in rolled],
     }
-    problems = [
-        f"{reader.name} (user {reader.user_id}, {len(seqs)} received of {len(stored)}): "
-        f"{what} {compact(numbers)}"
-        for what, numbers in found.items()
-        if numbers
-    ]
-    problems += [f"{reader.name} (user {reader.user_id}): {a}" for a in reader.anomalies]
+    wrong = "; ".join(f"{what} {compact(numbers)}" for what, numbers in found.items() if numbers)
+    problems = [f"{reader.name} ({len(seqs)} received of {len(stored)}): {wrong}"] if wrong else []
+    problems += [f"{reader.name}: {anomaly}" for anomaly in reader.anomalies]
     return Tally(len(missing), sum(counts[s] - 1 for s in duplicated), problems)
