@@ -106,6 +106,8 @@ async def test_faults_lose_nothing_and_duplicate_nothing(
     database = f"chaos_{seed}_{uuid.uuid4().hex[:8]}"
     database_url = chaos_postgres.create_database(database, template=TEMPLATE)
     with contextlib.ExitStack() as stack:
+        stack.callback(chaos_postgres.drop_database, database)
+        stack.callback(chaos_postgres.copy_log, tmp_path / "postgres.log")
         redis = stack.enter_context(started(lambda: RedisServer(tmp_path)))()
         env = subprocess_env(
             DATABASE_URL=database_url,
@@ -130,7 +132,6 @@ async def test_faults_lose_nothing_and_duplicate_nothing(
                 cluster, faults, env, [u["id"] for u in users], seed, tmp_path, stack
             )
             await settle(readers, rows, tasks)
-    chaos_postgres.copy_log(tmp_path / "postgres.log")
     counts = judge(seed, ledger, rows, readers, cluster, tmp_path, time.monotonic() - began)
     chaos_runs.append(counts)
 
@@ -167,9 +168,10 @@ async def run_faults_under_load(
         code = await asyncio.to_thread(publisher.wait, 120)
         assert code == 0, f"publisher failed ({publisher.args}): see {logs}"
     cluster.note("publishers done")
-    result = worker(env, "finish")
+    result = await asyncio.to_thread(worker, env, "finish")
     assert result.returncode == 0, result.stderr
-    return Ledger.read(outs, user_ids), stored_rows(env["DATABASE_URL"])
+    rows = await asyncio.to_thread(stored_rows, env["DATABASE_URL"])
+    return Ledger.read(outs, user_ids), rows
 
 
 async def settle(readers: list[Reader], rows: Rows, tasks: list[asyncio.Task[None]]) -> None:

@@ -109,6 +109,12 @@ class PostgresServer(LocalServer):
         self._run("createdb", *args, name)
         return self.url(name)
 
+    def drop_database(self, name: str) -> None:
+        """Drop a database, even with connections left in it; say nothing if it is gone."""
+        args = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        with contextlib.suppress(RuntimeError):
+            self._run("dropdb", *args, "--force", "--if-exists", name)
+
     def stop(self) -> None:
         if self.data.exists():
             with contextlib.suppress(RuntimeError):  # it is not running

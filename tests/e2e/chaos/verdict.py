@@ -33,6 +33,7 @@ class Ledger:
                 outcome = result["outcome"]
                 ledger.transactions[outcome] += 1
                 ledger.transactions["looked up"] += bool(result["resolved"])
+                ledger.transactions["found committed"] += result.get("found", 0)
                 ledger.transactions["retried"] += result["attempts"] > 1
                 into = ledger.committed if outcome == "committed" else ledger.rolled_back
                 for marker, recipients in result["calls"]:
