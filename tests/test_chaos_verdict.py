@@ -18,7 +18,7 @@ def reader(*received: tuple[int, str]) -> Reader:
 
 def publisher_file(path: Path, *results: tuple[str, list[tuple[str, list[int]]]]) -> Path:
     lines = [
-        {"tx": n, "calls": calls, "attempts": 1, "resolved": 0, "outcome": outcome}
+        {"tx": n, "calls": calls, "attempts": 1, "looked_up": 0, "outcome": outcome}
         for n, (outcome, calls) in enumerate(results)
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))

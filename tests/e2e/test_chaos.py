@@ -159,6 +159,7 @@ async def run_faults_under_load(
         for n, out in enumerate(outs)
     ]  # fmt: skip
     cluster.started_at = time.monotonic()
+    cluster.note("publishing")
     for fault in faults:
         await asyncio.sleep(fault.at - (time.monotonic() - cluster.started_at))
         await asyncio.to_thread(cluster.inflict, fault)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from tests.conftest import LocalServer, RedisServer
 from tests.e2e.chaos.postgres import PostgresServer
+from tests.e2e.chaos.reader import now
 from tests.e2e.conftest import Server
 
 # How long a SIGTERMed daphne may take to end its streams and exit before it is killed.
@@ -63,7 +64,7 @@ class Cluster:
     timeline: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
-        self.timeline.append(f"{time.monotonic() - self.started_at:6.1f}s {text}")
+        self.timeline.append(f"{now():6.1f}s {text}")
 
     def inflict(self, fault: Fault) -> None:
         """Do ``fault`` and bring the victim back (blocking: run it in a thread)."""

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,11 @@ from httpx_sse import SSEError, aconnect_sse
 # The longest wait before reconnecting, even when a 429 asks for longer: the servers in this
 # test run with one-second heartbeats, so slots a dead process held expire within seconds.
 MAX_BACKOFF_SECONDS = 2.0
+_STARTED = time.monotonic()
+
+
+def now() -> float:
+    return time.monotonic() - _STARTED
 
 
 @dataclass
@@ -36,15 +42,25 @@ class Reader:
     outcomes: Counter[str] = field(default_factory=Counter)
     anomalies: list[str] = field(default_factory=list)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
+    # One line per connection: when, to which server, how it ended, what it brought.
+    history: list[str] = field(default_factory=list)
+    outcome: str = ""
 
     async def run(self, http: httpx.AsyncClient) -> None:
         """Read until cancelled."""
         while True:
+            base, since, began = self.rng.choice(list(self.servers())), self.last_id, now()
             try:
-                delay = await self._connect(http, self.rng.choice(list(self.servers())))
+                delay = await self._connect(http, base)
+                outcome = self.outcome
             except (httpx.HTTPError, SSEError) as e:
-                self.outcomes[type(e).__name__] += 1
+                outcome = type(e).__name__
+                self.outcomes[outcome] += 1
                 delay = self.rng.uniform(0.05, 0.5)
+            port = base.rsplit(":", 1)[-1]
+            self.history.append(
+                f"{began:.1f}-{now():.1f}s :{port} {outcome}, seqs {since + 1}..{self.last_id}"
+            )
             await asyncio.sleep(delay)
 
     async def _connect(self, http: httpx.AsyncClient, base: str) -> float:
@@ -63,6 +79,7 @@ class Reader:
         async with aconnect_sse(http, "GET", url, headers=headers, params=params) as source:
             status = source.response.status_code
             self.outcomes[str(status)] += 1
+            self.outcome = str(status)
             if status == 429:
                 await source.response.aread()
                 asked = float(source.response.headers.get("Retry-After", "1"))
@@ -78,10 +95,12 @@ class Reader:
                     self._notification(event.id, event.data)
                     if leave_after is not None and (leave_after := leave_after - 1) == 0:
                         self.outcomes["left"] += 1
+                        self.outcome = "200, left"
                         return self.rng.uniform(0.0, 0.2)
                 elif event.event == "resync":
                     self.anomalies.append(f"resync after {self.last_id}: {event.data}")
             self.outcomes["ended"] += 1
+            self.outcome = "200, ended"
         return self.rng.uniform(0.05, 0.5)
 
     def _connected(self, requested: int, id: str, data: str) -> None:

@@ -32,7 +32,7 @@ class Ledger:
                 result = json.loads(line)
                 outcome = result["outcome"]
                 ledger.transactions[outcome] += 1
-                ledger.transactions["looked up"] += bool(result["resolved"])
+                ledger.transactions["looked up"] += bool(result["looked_up"])
                 ledger.transactions["found committed"] += result.get("found", 0)
                 ledger.transactions["retried"] += result["attempts"] > 1
                 into = ledger.committed if outcome == "committed" else ledger.rolled_back
@@ -104,4 +104,6 @@ def check_reader(reader: Reader, expected: Sequence[tuple[int, str]], rolled: se
     wrong = "; ".join(f"{what} {compact(numbers)}" for what, numbers in found.items() if numbers)
     problems = [f"{reader.name} ({len(seqs)} received of {len(stored)}): {wrong}"] if wrong else []
     problems += [f"{reader.name}: {anomaly}" for anomaly in reader.anomalies]
+    if problems:
+        problems += [f"    {line}" for line in reader.history[-20:]]
     return Tally(len(missing), sum(counts[s] - 1 for s in duplicated), problems)

@@ -101,7 +101,7 @@ def run(p: Plan, users: dict[int, Any], *, until: float) -> dict[str, Any]:
     """Run the plan until its outcome is known; return the outcome as one result line."""
     from django.db import InterfaceError, OperationalError, connection
 
-    outcome = {"tx": p.number, "calls": p.calls, "attempts": 0, "resolved": 0}
+    outcome = {"tx": p.number, "calls": p.calls, "attempts": 0, "looked_up": 0}
     while True:
         outcome["attempts"] += 1
         try:
@@ -114,7 +114,7 @@ def run(p: Plan, users: dict[int, Any], *, until: float) -> dict[str, Any]:
             if p.rollback:
                 return {**outcome, "outcome": "rolled_back"}
             # Committed or not? The marker says, once the database answers again.
-            outcome["resolved"] += 1
+            outcome["looked_up"] += 1
             if retrying(lambda: committed(p.calls[0][0]), until=until):
                 # The COMMIT went through although the client never heard so.
                 return {**outcome, "outcome": "committed", "found": 1}
