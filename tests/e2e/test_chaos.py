@@ -47,6 +47,10 @@ USERS = 4
 # One fewer than the per-user limit (5), so that slots left behind by a killed process push
 # some reconnects over the limit (429) until their leases run out.
 STREAMS_PER_USER = 4
+# Each pauses 0.125-0.5 s between transactions (about 2.8 notifications each): at most about
+# 7 notifications a second per user, whatever the machine's speed, so a stream would have
+# to be away for half a minute to fall further behind than the replay window (REPLAY_LIMIT,
+# 200) and be sent `resync`, which the verdict counts as a failure. Away that long is a bug.
 PUBLISHERS = 3
 # Publishing goes on this long after the last fault has been repaired.
 AFTER_FAULTS_SECONDS = 2.0

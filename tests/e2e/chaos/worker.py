@@ -138,7 +138,7 @@ def publish(args: argparse.Namespace) -> None:
             p = plan(rng, name=args.name, number=number, user_ids=user_ids)
             out.write(json.dumps(run(p, users, until=give_up_at)) + "\n")
             out.flush()
-            time.sleep(rng.uniform(0.01, args.pause))
+            time.sleep(rng.uniform(args.pause / 4, args.pause))
 
 
 def create_users(args: argparse.Namespace) -> None:
@@ -179,7 +179,7 @@ def main() -> None:
     pub.add_argument("--users", required=True, help="comma-separated user ids")
     pub.add_argument("--stop", required=True, help="start no transaction once this file exists")
     pub.add_argument("--seconds", type=float, default=120, help="nor after this long")
-    pub.add_argument("--pause", type=float, default=0.1, help="longest pause between them")
+    pub.add_argument("--pause", type=float, default=0.5, help="longest pause between them")
     pub.add_argument("--grace", type=float, default=60, help="to resolve the last one")
     pub.add_argument("--out", required=True)
     end = commands.add_parser("finish")
