@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test chaos lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# The fault suite alone, with many seeds (docs/TESTING.md): make chaos SEEDS=100; one seed
+# again: make chaos SEED=17.
+SEEDS ?= 10
+chaos: $(VENV)/.installed-dev
+	CHAOS_SEEDS=$(SEEDS) CHAOS_SEED=$(SEED) $(BIN)/python -m pytest tests/e2e/test_chaos.py \
+		-p no:randomly -s -q
 
 # Load test against daphne, Redis and PostgreSQL on this machine (docs/PERFORMANCE.md);
 # e.g. make bench BENCH_ARGS="--scenario rate --servers 1 --streams 200".
