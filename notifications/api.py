@@ -6,9 +6,11 @@ is JSON with a ``detail``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import InterfaceError, OperationalError
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -42,6 +44,9 @@ from notifications.serializers import (
     UnreadCountSerializer,
 )
 from notifications.tickets import StreamTicket
+from notifications.views import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
+
+logger = logging.getLogger(__name__)
 
 # The token endpoints' rate when ``DEFAULT_THROTTLE_RATES`` has no "token" entry.
 DEFAULT_TOKEN_RATE = "20/min"
@@ -53,6 +58,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     Field errors (``{"username": ["..."]}``) become ``{"detail": "username: ...",
     "errors": {...}}``, so a client can always show ``detail``.
     """
+    if isinstance(exc, OperationalError | InterfaceError):
+        # A passing outage, not a bug: the client is told when to try again.
+        logger.warning("The database is unavailable: %r", exc)
+        return Response(
+            {"detail": DATABASE_UNAVAILABLE},
+            status=503,
+            headers={"Retry-After": RETRY_AFTER_OUTAGE},
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and not (isinstance(response.data, dict) and "detail" in response.data):
         response.data = {"detail": _first_message(response.data), "errors": response.data}

@@ -16,6 +16,8 @@ import logging
 import random
 from collections.abc import AsyncIterator
 
+from django.db import InterfaceError, OperationalError
+
 from notifications import frames, messages, metrics, selectors, sse
 from notifications.conf import conf
 from notifications.db import database
@@ -81,6 +83,15 @@ class Stream:
                 yield frame
         except Closed as e:
             logger.info("Stream %s of user %s closed: %s", self.slot.id, self.user_id, e)
+        except (OperationalError, InterfaceError) as e:
+            # Ended rather than broken: the client reconnects with Last-Event-ID, and is told
+            # to wait (503) until the database is back.
+            logger.warning(
+                "Stream %s of user %s ended: the database failed (%r).",
+                self.slot.id,
+                self.user_id,
+                e,
+            )
         finally:
             metrics.streams_open.dec()
             await self.close()

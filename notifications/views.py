@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
@@ -18,6 +19,10 @@ from notifications.stream import Stream
 
 logger = logging.getLogger(__name__)
 
+# What a request that finds the database unreachable is told, and when to retry (seconds).
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
+RETRY_AFTER_OUTAGE = "5"
+
 # Releases of slots whose opening was cancelled, kept referenced until they are done.
 _releasing: set[asyncio.Future[None]] = set()
 
@@ -28,6 +33,13 @@ def error(status: int, detail: str, **headers: str) -> JsonResponse:
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
+
+
+def database_unavailable(e: Exception) -> JsonResponse:
+    """Answer a request that found the database unreachable: a passing outage, so a 503 that
+    tells clients when to retry, never a 500."""
+    logger.warning("The database is unavailable: %r", e)
+    return error(503, DATABASE_UNAVAILABLE, Retry_After=RETRY_AFTER_OUTAGE)
 
 
 def parse_last_event_id(request: HttpRequest) -> int | None:
@@ -61,6 +73,8 @@ async def events(request: HttpRequest) -> HttpResponseBase:
         user = await database(auth.stream_user, request)
     except auth.NotAuthenticated as e:
         return error(401, str(e), WWW_Authenticate='Bearer realm="api"')
+    except (OperationalError, InterfaceError) as e:
+        return database_unavailable(e)
     try:
         last_event_id = parse_last_event_id(request)
     except ValueError as e:
