@@ -102,7 +102,9 @@ async def test_mark_read_mark_all_read_delete_and_load_more(
     await expect(items).to_have_count(24)
     await expect(badge).to_have_text("23")
 
-    await page.get_by_role("button", name="Mark all read").click()
+    async with page.expect_response(re.compile(r"/api/notifications/read-all/$")) as answer:
+        await page.get_by_role("button", name="Mark all read").click()
+    assert (await answer.value).ok
     await expect(badge).to_be_hidden()
     await expect(page.locator("#list .item.unread")).to_have_count(0)
     await expect(page.locator("#summary")).to_have_text("You're all caught up")
