@@ -29,6 +29,22 @@ if "KEY_PREFIX" in django_settings.CACHES["default"]:
     django_settings.CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX
 
 
+def clear_cache() -> None:
+    """Forget this run's cached counts (throttles), and only this run's: a Redis cache is
+    shared with other runs, and clearing it would flush theirs too."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache):
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
@@ -17,6 +16,7 @@ from notifications import messages, services
 from notifications.models import Notification
 from notifications.payloads import notification_payload
 from notifications.serializers import NotificationSerializer
+from tests.conftest import clear_cache
 from tests.layer import listening
 
 LIST = "/api/notifications/"
@@ -37,7 +37,7 @@ def read(pk: int) -> str:
 def _fresh_throttles_and_cheap_passwords(settings: Any) -> None:
     """Start each test with no throttle history; hash fixture passwords cheaply."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, RequestFactory
 
 from notifications.clients import client_address
+from tests.conftest import clear_cache
 
 PASSWORD = "correct-horse-battery-staple"  # tests/conftest.py's
 
@@ -17,7 +17,7 @@ PASSWORD = "correct-horse-battery-staple"  # tests/conftest.py's
 def _fresh_counts_and_cheap_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AXES_FAILURE_LIMIT = 3
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture
