@@ -88,6 +88,7 @@ def specs(
             run.users[i if user_index is None else user_index],
             servers[i % len(servers)].url,
             run.options.path,
+            run.options.auth,
         )
         for i in range(count)
     ]
@@ -96,7 +97,7 @@ def specs(
 def warm_up(run: Run, servers: list[Server], clients: Clients) -> None:
     """Open and close one stream per server, so imports and pools are warm before measuring."""
     spare = len(run.users) - 1
-    first = [Spec(run.users[spare], s.url, run.options.path) for s in servers]
+    first = [Spec(run.users[spare], s.url, run.options.path, run.options.auth) for s in servers]
     clients.open(first, len(servers), budget=60)
     clients.close_streams()
     time.sleep(SETTLE_SECONDS)
