@@ -23,6 +23,7 @@ from django.db.models import Field, Model
 from rest_framework_simplejwt.tokens import Token
 
 from notifications import auth, pg, selectors
+from notifications.coalesce import Coalescer
 from notifications.db import database
 from notifications.models import Notification, StreamCounter
 from notifications.selectors import StartRow, StreamStart
@@ -38,7 +39,7 @@ async def read_start(
     """
     alias = router.db_for_read(StreamCounter)
     if pg.available(alias):
-        row = await pg.fetchone(alias, _sql(alias), [user_id])
+        row = await _batched(alias)(user_id)
     else:
         row = await database(_fetchone, alias, user_id)
     if row is None:
@@ -60,12 +61,30 @@ def _fetchone(alias: str, user_id: int) -> tuple[Any, ...] | None:
     with connections[alias].cursor() as cursor:
         cursor.execute(_sql(alias), [user_id])
         row: tuple[Any, ...] | None = cursor.fetchone()
-        return row
+        return None if row is None else row[1:]
+
+
+Row = tuple[Any, ...] | None
+# Opens at most read together, in one statement.
+BATCH_LIMIT = 200
 
 
 @cache
-def _sql(alias: str) -> str:
-    """The statement: a user without a counter has had no notification yet (zeros)."""
+def _batched(alias: str) -> Coalescer[int, Row]:
+    """The reads of the opens of one turn of the loop, as one statement (PostgreSQL)."""
+
+    async def run(user_ids: list[int]) -> list[Row]:
+        rows = await pg.fetchall(alias, _sql(alias, many=True), [user_ids])
+        found = {row[0]: row[1:] for row in rows}
+        return [found.get(user_id) for user_id in user_ids]
+
+    return Coalescer(run, limit=BATCH_LIMIT)
+
+
+@cache
+def _sql(alias: str, *, many: bool = False) -> str:
+    """The statement, for one user or (``many``, PostgreSQL) an array of them: a user
+    without a counter has had no notification yet (zeros)."""
     quote = connections[alias].ops.quote_name
     user_model = get_user_model()
 
@@ -84,7 +103,7 @@ def _sql(alias: str) -> str:
         return f"COALESCE({counter}.{column(StreamCounter, name)}, 0)"
 
     return (
-        f"SELECT {is_active}, u.{column(user_model, 'password')},"
+        f"SELECT {pk}, {is_active}, u.{column(user_model, 'password')},"
         f" {counted('last_seq')}, {counted('pruned_through')}, {counted('revocations')},"
         f" (SELECT COUNT(*) FROM {quote(Notification._meta.db_table)} n"
         f"  WHERE n.{column(Notification, 'recipient')} = {pk}"
@@ -92,5 +111,5 @@ def _sql(alias: str) -> str:
         f" FROM {quote(user_model._meta.db_table)} u"
         f" LEFT JOIN {quote(StreamCounter._meta.db_table)} {counter}"
         f" ON {counter}.{column(StreamCounter, 'user')} = {pk}"
-        f" WHERE {pk} = %s"
+        f" WHERE {pk} {'= ANY(%s)' if many else '= %s'}"
     )

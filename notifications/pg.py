@@ -43,13 +43,13 @@ def available(alias: str) -> bool:
     return AsyncConnectionPool is not None and connections[alias].vendor == "postgresql"
 
 
-async def fetchone(alias: str, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """Run one statement on ``alias`` through this loop's pool; return its first row."""
+async def fetchall(alias: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement on ``alias`` through this loop's pool; return its rows."""
     pool = await _pool(alias)
     async with pool.connection() as connection:
         cursor = await connection.execute(sql, params)
-        row: tuple[Any, ...] | None = await cursor.fetchone()
-        return row
+        rows: list[tuple[Any, ...]] = await cursor.fetchall()
+        return rows
 
 
 async def _pool(alias: str) -> Any:
