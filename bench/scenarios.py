@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from bench import analysis, procfs
+from bench import analysis, procfs, redisstats
 from bench.client import Spec
 from bench.clients import Clients
 from bench.database import ConnectionSampler
@@ -191,12 +191,15 @@ def publish(
         publishers.ready()
         run.sampler.reset_peak()
         before = usage(servers)
+        redis_before = redisstats.snapshot(run.options.redis_url)
         with profiling(run, servers, "publish"):
             released = publishers.go()
             results = publishers.results(timeout)
             received, waited = clients.wait_for(expected(results), timeout=window)
         after = usage(servers)
+        redis_after = redisstats.snapshot(run.options.redis_url)
     return results, {
+        **redisstats.delta(redis_before, redis_after),
         "released_at": released,
         "server_cpu_seconds_publishing": round((after - before).cpu_seconds, 2),
         "server_rss_mb_after": round(after.rss_kb / 1024, 1),
