@@ -50,6 +50,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+# Seconds a stream may take to send its end once its request is cancelled (the server stops).
+FINISH_SECONDS = 2.0
+
+
 class Refused(Exception):
     """The open is answered with this error response instead of a stream."""
 
@@ -126,6 +130,14 @@ class StreamApplication:
         watch = asyncio.ensure_future(_disconnected(receive))
         try:
             await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # daphne cancels every request as it stops, while the hub ends every stream
+            # (``notifications.serve``): let this one send its end, as Django's handler lets
+            # its response task, so that its client sees a stream that ended, not a cut.
+            await asyncio.wait(
+                {pump, watch}, timeout=FINISH_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            raise
         finally:
             pump.cancel()
             watch.cancel()
