@@ -82,7 +82,9 @@ def token_user(token: Token) -> Any:
     try:
         return JWTAuthentication().get_user(token)
     except (AuthenticationFailed, InvalidToken) as e:
-        raise NotAuthenticated(str(e.detail)) from e
+        # simplejwt's own AuthenticationFailed details are {"detail": ..., "code": ...}.
+        detail = e.detail.get("detail", e.detail) if isinstance(e.detail, dict) else e.detail
+        raise NotAuthenticated(str(detail)) from e
 
 
 def token_user_pk(token: Token) -> Any | None:

@@ -13,7 +13,10 @@ with it the start of the stream) is one statement (``notifications.opening``).
 What it does not serve goes to the Django stream handler unchanged: any method but ``GET``
 (CORS preflights, the 405), a request Django would refuse as suspicious, and every request
 when ``STREAM_MIDDLEWARE`` is set to a list of the site's own (see ``notifications.asgi``).
-Sessions are read as before, on the stream threads.
+Sessions are read as before, on the stream threads. The user a token names is checked with
+the stream's start, after its slot is taken (and given back on refusal): a refused token
+holds a slot for the time of one read. Under ``ON_LIMIT = "evict_oldest"`` it is checked
+before, so that a refused token never evicts a stream.
 
 The connection slot taken by an open is given back however the request ends, even if the
 response never started (``Stream.close`` in a ``finally``), as ``notifications.asgi``'s
@@ -101,7 +104,11 @@ class StreamApplication:
 
     async def _open(self, request: ASGIRequest, token: Token | None) -> tuple[Stream, Started]:
         """Authenticate, take a slot, read the start: the stream and its first bytes."""
-        user_id = None if token is None else auth.token_user_pk(token)
+        # The user's row is read after the slot is taken, with the stream's start. A slot
+        # that evicts another stream must not be taken for a user that row would refuse:
+        # under "evict_oldest" the user is checked first, the former way.
+        evicting = conf.ON_LIMIT == "evict_oldest"
+        user_id = None if token is None or evicting else auth.token_user_pk(token)
         try:
             if user_id is None:
                 # A session, or a token whose user id claim is not the primary key.

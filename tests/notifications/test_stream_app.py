@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications.asgi import with_lean_stream
@@ -122,3 +123,24 @@ async def test_a_cancelled_caller_leaves_its_batch_to_the_others() -> None:
         release.set()
         assert await asyncio.gather(second, third) == [2, 3]
     assert first.cancelled()
+
+
+async def test_a_refused_token_never_evicts_a_stream(user: Any, settings: Any) -> None:
+    settings.NOTIFICATIONS = {
+        **settings.NOTIFICATIONS,
+        "MAX_CONNECTIONS_PER_USER": 1,
+        "ON_LIMIT": "evict_oldest",
+    }
+    token = AccessToken.for_user(user)
+    stream = AsgiStream(application, headers={"Authorization": f"Bearer {token}"})
+    assert await stream.open() == 200
+    assert (await stream.next_event()).event == "connected"
+    # Signed and unexpired, but issued for another password.
+    stale = AccessToken.for_user(user)
+    stale[jwt_settings.REVOKE_TOKEN_CLAIM] = "another password"
+    other = await refused({"Authorization": f"Bearer {stale}"})
+    assert other.status == 401
+    assert other.json_body() == {"detail": "The user's password has been changed."}
+    assert await slot_count(user.pk) == 1
+    assert not stream.finished
+    await stream.close()
