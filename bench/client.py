@@ -32,6 +32,8 @@ class Spec:
     user_id: int
     url: str
     path: str = "/api/events/"
+    # How the stream authenticates: a stream ticket in ``?token=``, or a Bearer access token.
+    auth: str = "ticket"
 
 
 @dataclass
@@ -159,10 +161,12 @@ class Worker:
         try:
             async with limit:
                 start = time.monotonic()
-                ticket = tickets.mint(stream.spec.user_id, self.password_hash)
+                params, headers = tickets.credentials(
+                    stream.spec.auth, stream.spec.user_id, self.password_hash
+                )
                 async with asyncio.timeout(OPEN_TIMEOUT):
                     response = await self.session.get(
-                        stream.spec.url + stream.spec.path, params={"token": ticket}
+                        stream.spec.url + stream.spec.path, params=params, headers=headers
                     )
                     if response.status != 200:
                         body = (await response.content.read(200)).decode(errors="replace")

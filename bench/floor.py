@@ -4,6 +4,9 @@ Each answers with the ``connected`` event the load tool waits for, then stays id
 the client leaves (at most an hour):
 
 - ``/bench/raw/``: a raw ASGI stream, no Django at all: daphne alone.
+- ``/bench/bare/``: a bare async Django view sending the stream's first two frames (its
+  ``retry`` and a ``connected`` event with an ``id``) under Django's own ``ASGIHandler``
+  with no middleware at all: what opening a stream through Django costs at the least.
 - ``/bench/floor/``: a bare async Django streaming view, served like the stream itself
   (``notifications.asgi.StreamHandler``: Django's handler with the stream's middleware).
 - ``/bench/floor/db/``: plus one query through the stream's own ``database()`` helper.
@@ -18,6 +21,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import UserSettingsHolder, settings
+from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, StreamingHttpResponse
 
 from project.asgi import application as project_application
@@ -28,6 +33,21 @@ IDLE_SECONDS = 3_600
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def bare(request: HttpRequest) -> StreamingHttpResponse:
+    """Send the stream's two first frames, then stay idle (bounded) until the client leaves."""
+    from notifications import frames as stream_frames
+    from notifications import sse
+
+    async def frames() -> AsyncIterator[bytes]:
+        yield sse.retry(2000)
+        yield stream_frames.connected(user_id=0, unread_count=0, last_seq=0)
+        await asyncio.sleep(IDLE_SECONDS)
+
+    response = StreamingHttpResponse(frames(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 def _one_query() -> bool:
@@ -88,13 +108,30 @@ def _lean_handler() -> Any:
     return StreamHandler()
 
 
+class _BareHandler(ASGIHandler):
+    """Django's own ASGI handler (its thread-sensitive context, its signals), no middleware."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        site_settings = settings._wrapped  # type: ignore[misc]
+        bare_settings = UserSettingsHolder(site_settings)
+        bare_settings.MIDDLEWARE = []
+        settings._wrapped = bare_settings
+        try:
+            super().load_middleware(is_async=is_async)
+        finally:
+            settings._wrapped = site_settings
+
+
 _lean = _lean_handler()
+_bare = _BareHandler()
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
     path = scope.get("path", "")
     if scope["type"] == "http" and path == "/bench/raw/":
         await raw(scope, receive, send)
+    elif scope["type"] == "http" and path == "/bench/bare/":
+        await _bare(scope, receive, send)
     elif scope["type"] == "http" and path.startswith("/bench/floor/"):
         await _lean(scope, receive, send)
     else:

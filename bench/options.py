@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 from dataclasses import dataclass, field
 
 SCENARIOS = ("idle", "broadcast", "rate", "burst", "emails", "stalled")
@@ -25,6 +26,7 @@ SERVERS = ("daphne", "uvicorn")
 # What the streams connect to: the product's stream, or a floor to compare it with.
 ENDPOINTS = {
     "stream": ("project.asgi:application", "/api/events/"),
+    "bare-view-floor": ("bench.floor:application", "/bench/bare/"),
     "django-floor": ("bench.floor:application", "/bench/floor/"),
     "django-floor-db": ("bench.floor:application", "/bench/floor/db/"),
     "django-floor-db-layer": ("bench.floor:application", "/bench/floor/db+layer/"),
@@ -56,7 +58,11 @@ class Options:
     profile: bool = False
     endpoint: str = "stream"
     server: str = "daphne"
+    auth: str = "ticket"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The servers run with DEBUG=0, which needs a key of their own; the tool mints the
+    # streams' tokens with the same one. SECRET_KEY from the environment wins.
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
 
     def streams_for(self, scenario: str) -> int:
         if scenario == "burst":
@@ -101,6 +107,7 @@ class Options:
                 "REDIS_URL": self.redis_url,
                 "CHANNELS_PREFIX": "bench",
                 "DEBUG": "0",
+                "SECRET_KEY": os.environ.get("SECRET_KEY") or self.secret_key,
                 "NOTIFICATIONS_HEARTBEAT_SECONDS": f"{self.heartbeat:g}",
                 "DATABASE_POOL_SIZE": str(self.pool_size),
                 "PYTHONUNBUFFERED": "1",
@@ -169,6 +176,13 @@ def parse(argv: list[str] | None = None) -> Options:
         help="serve with daphne (python -m notifications.serve), or uvicorn to compare with",
     )
     parser.add_argument(
+        "--auth",
+        choices=("ticket", "bearer"),
+        default="ticket",
+        help="streams authenticate with a stream ticket in ?token= (default) or a Bearer "
+        "access token",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample each daphne with py-spy; collapsed stacks are written next to the logs",
@@ -215,5 +229,6 @@ def parse(argv: list[str] | None = None) -> Options:
         profile=args.profile,
         endpoint=args.endpoint,
         server=args.server,
+        auth=args.auth,
         extra_env=extra,
     )

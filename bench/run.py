@@ -132,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - started, 1),
         "machine": machine(),
         "revision": code,
-        "options": {k: v for k, v in vars(options).items() if k not in ("postgres", "extra_env")},
+        "options": {
+            k: v
+            for k, v in vars(options).items()
+            if k not in ("postgres", "extra_env", "secret_key")
+        },
         "logs": str(logs),
         "results": results,
     }

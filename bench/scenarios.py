@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from bench import analysis, procfs
+from bench import analysis, procfs, redisstats
 from bench.client import Spec
 from bench.clients import Clients
 from bench.database import ConnectionSampler
@@ -88,6 +88,7 @@ def specs(
             run.users[i if user_index is None else user_index],
             servers[i % len(servers)].url,
             run.options.path,
+            run.options.auth,
         )
         for i in range(count)
     ]
@@ -96,7 +97,7 @@ def specs(
 def warm_up(run: Run, servers: list[Server], clients: Clients) -> None:
     """Open and close one stream per server, so imports and pools are warm before measuring."""
     spare = len(run.users) - 1
-    first = [Spec(run.users[spare], s.url, run.options.path) for s in servers]
+    first = [Spec(run.users[spare], s.url, run.options.path, run.options.auth) for s in servers]
     clients.open(first, len(servers), budget=60)
     clients.close_streams()
     time.sleep(SETTLE_SECONDS)
@@ -190,12 +191,15 @@ def publish(
         publishers.ready()
         run.sampler.reset_peak()
         before = usage(servers)
+        redis_before = redisstats.snapshot(run.options.redis_url)
         with profiling(run, servers, "publish"):
             released = publishers.go()
             results = publishers.results(timeout)
             received, waited = clients.wait_for(expected(results), timeout=window)
         after = usage(servers)
+        redis_after = redisstats.snapshot(run.options.redis_url)
     return results, {
+        **redisstats.delta(redis_before, redis_after),
         "released_at": released,
         "server_cpu_seconds_publishing": round((after - before).cpu_seconds, 2),
         "server_rss_mb_after": round(after.rss_kb / 1024, 1),

@@ -88,8 +88,16 @@ def on_close(request: HttpRequest, close: Closer) -> None:
 
 
 def with_lean_stream(application: ASGIApp, *, path: str = "/api/events/") -> ASGIApp:
-    """Wrap a Django ASGI ``application`` so that requests for ``path`` skip its middleware."""
-    stream_handler = StreamHandler()
+    """Wrap a Django ASGI ``application`` so that requests for ``path`` skip its middleware.
+
+    With the default ``STREAM_MIDDLEWARE``, opens are served without Django's handler
+    (``notifications.stream_app``); a site's own list keeps them on the stream handler.
+    """
+    stream_handler: ASGIApp = StreamHandler()
+    if conf._get("STREAM_MIDDLEWARE") is None:
+        from notifications.stream_app import StreamApplication
+
+        stream_handler = StreamApplication(stream_handler)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == path:

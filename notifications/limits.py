@@ -16,6 +16,7 @@ all the in-memory channel layer can serve anyway.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -24,8 +25,9 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from notifications.coalesce import Coalescer
 from notifications.conf import conf
 
 if TYPE_CHECKING:
@@ -77,6 +79,9 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
 return {1, evicted, known}
 """
 )
+_TAKE_SLOT_SHA = hashlib.sha1(_TAKE_SLOT.encode()).hexdigest()
+# Slots at most taken in one pipeline.
+TAKE_BATCH = 200
 
 # KEYS: users' sets, then this process's liveness key. ARGV: lease seconds, limit, process
 # TTL, liveness key prefix, then one slot id per set. Re-adds each slot (present or not),
@@ -180,6 +185,9 @@ class RedisSlots:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.Redis] = (
             weakref.WeakKeyDictionary()
         )
+        self._takes: Coalescer[tuple[Slot, bool], Any] = Coalescer(
+            self._take_many, limit=TAKE_BATCH
+        )
 
     def _client(self) -> redis.Redis:
         loop = asyncio.get_running_loop()
@@ -209,6 +217,41 @@ class RedisSlots:
         if client is not None:
             await client.aclose(close_connection_pool=True)
 
+    async def _take_many(self, takes: list[tuple[Slot, bool]]) -> list[Any]:
+        """Run the take script once per ``(slot, evict)``, in one pipeline; return the
+        replies, or the error of each take that failed."""
+        from redis.exceptions import NoScriptError
+
+        client = self._client()
+        replies: list[Any] = [None] * len(takes)
+        todo = list(range(len(takes)))
+        for _attempt in range(2):
+            async with client.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    slot, evict = takes[i]
+                    pipe.evalsha(_TAKE_SLOT_SHA, 2, *self._take_arguments(slot, evict=evict))
+                results = await pipe.execute(raise_on_error=False)
+            for i, result in zip(todo, results, strict=True):
+                replies[i] = result
+            # A script Redis does not know (it was restarted) did not run: load it, retry.
+            todo = [i for i in todo if isinstance(replies[i], NoScriptError)]
+            if not todo:
+                break
+            await client.script_load(_TAKE_SLOT)
+        return replies
+
+    def _take_arguments(self, slot: Slot, *, evict: bool) -> list[Any]:
+        return [
+            self._key(slot.user_id),
+            self._process_key(),
+            slot.id,
+            lease_seconds(),
+            conf.MAX_CONNECTIONS_PER_USER,
+            "1" if evict else "0",
+            PROCESS_TTL_SECONDS,
+            self._process_prefix(),
+        ]
+
     def _key(self, user_id: int) -> str:
         return f"{conf.REDIS_PREFIX}:slots:{user_id}"
 
@@ -219,18 +262,8 @@ class RedisSlots:
         return self._process_prefix() + process_id()
 
     async def take(self, slot: Slot, *, evict: bool) -> Admission:
-        admitted, evicted, known = await self._client().eval(
-            _TAKE_SLOT,
-            2,
-            self._key(slot.user_id),
-            self._process_key(),
-            slot.id,
-            lease_seconds(),
-            conf.MAX_CONNECTIONS_PER_USER,
-            "1" if evict else "0",
-            PROCESS_TTL_SECONDS,
-            self._process_prefix(),
-        )
+        # The takes of one turn of the loop share a round trip (see notifications.coalesce).
+        admitted, evicted, known = await self._takes((slot, evict))
         if not admitted:
             return Admission(None, process_known=bool(known))
         return Admission(slot, evicted.decode() if evicted else None, bool(known))

@@ -70,16 +70,48 @@ def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> Stre
     with connections[alias].cursor() as cursor:
         cursor.execute(_start_sql(alias), [user_id])
         head, pruned_through, revocations, unread = cursor.fetchone() or (0, 0, 0, 0)
-    if last_event_id is None or last_event_id >= head:
-        replay = Replay([], reason=UNKNOWN_POSITION if (last_event_id or 0) > head else "")
+    return start_from(
+        user_id,
+        StartRow(head, pruned_through, revocations, unread),
+        last_event_id=last_event_id,
+        limit=limit,
+    )
+
+
+@dataclass(frozen=True)
+class StartRow:
+    """What an open reads of its user's counter: the newest ``seq``, how far notifications
+    were pruned, how many times streams were revoked, and the unread count."""
+
+    head: int
+    pruned_through: int
+    revocations: int
+    unread: int
+
+    def needs_replay(self, last_event_id: int | None) -> bool:
+        """Tell whether a stream resuming after ``last_event_id`` must read rows to replay."""
+        return last_event_id is not None and last_event_id < self.head
+
+
+def start_from(
+    user_id: int, row: StartRow, *, last_event_id: int | None, limit: int
+) -> StreamStart:
+    """Return where a stream starts from its counter's ``row``; reads the rows to replay
+    with the ORM when there are any (see :meth:`StartRow.needs_replay`)."""
+    if not row.needs_replay(last_event_id):
+        reason = UNKNOWN_POSITION if (last_event_id or 0) > row.head else ""
         return StreamStart(
-            resume_from=head, unread_count=unread, replay=replay, revocations=revocations
+            resume_from=row.head,
+            unread_count=row.unread,
+            replay=Replay([], reason=reason),
+            revocations=row.revocations,
         )
+    assert last_event_id is not None
     return StreamStart(
         resume_from=last_event_id,
-        unread_count=unread,
-        replay=_replay(user_id, last_event_id, limit, pruned_through),
-        revocations=revocations,
+        unread_count=row.unread,
+        replay=_replay(user_id, last_event_id, limit, row.pruned_through),
+        revocations=row.revocations,
     )
 
 

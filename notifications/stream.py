@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Protocol
 
 from django.db import InterfaceError, OperationalError
 
@@ -36,8 +37,17 @@ class Closed(Exception):
 class Stream:
     """Owns one connection: call :meth:`frames` and send what it yields."""
 
-    def __init__(self, *, user_id: int, last_event_id: int | None, slot: Slot) -> None:
+    def __init__(
+        self,
+        *,
+        user_id: int,
+        last_event_id: int | None,
+        slot: Slot,
+        read_start: StartReader | None = None,
+    ) -> None:
         self.user_id = user_id
+        # How the start is read: by default with the ORM on the stream threads.
+        self.read_start = read_start or _orm_start
         self.last_event_id = last_event_id
         self.slot = slot
         self.hub = hub()
@@ -61,11 +71,8 @@ class Stream:
             await self.hub.wait_started()
             # Read before the database: a change of the feed until then is caught up by it.
             self.generation = self.hub.generation
-            start = await database(
-                selectors.stream_start,
-                self.user_id,
-                last_event_id=self.last_event_id,
-                limit=conf.REPLAY_LIMIT,
+            start = await self.read_start(
+                self.user_id, last_event_id=self.last_event_id, limit=conf.REPLAY_LIMIT
             )
             yield frames.connected(
                 user_id=self.user_id, unread_count=start.unread_count, last_seq=start.resume_from
@@ -208,6 +215,20 @@ class Stream:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await slots().release(self.slot)
+
+
+class StartReader(Protocol):
+    """Reads where a stream starts (see ``selectors.stream_start``)."""
+
+    def __call__(
+        self, user_id: int, *, last_event_id: int | None, limit: int
+    ) -> Awaitable[selectors.StreamStart]: ...
+
+
+async def _orm_start(
+    user_id: int, *, last_event_id: int | None, limit: int
+) -> selectors.StreamStart:
+    return await database(selectors.stream_start, user_id, last_event_id=last_event_id, limit=limit)
 
 
 async def _next(inbox: Inbox, timeout: float) -> Message | None:

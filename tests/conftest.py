@@ -175,14 +175,18 @@ def _fresh_channel_layer() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _close_async_connections(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
-    """Close what async tests left open on asgiref's sync thread before the test database
-    is dropped (PostgreSQL refuses to drop a database that is in use)."""
+    """Close what async tests left open on asgiref's sync thread, and the async pools of
+    their loops (``notifications.pg``), before the test database is dropped (PostgreSQL
+    refuses to drop a database that is in use)."""
     yield
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
+    from notifications import pg
+
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+    pg.close_now()
 
 
 @pytest.fixture

@@ -94,12 +94,12 @@ class AsgiStream:
 
     def __init__(self, application: Any, *, path: str = "/api/events/", query: str = "",
                  headers: dict[str, str] | None = None,
-                 host: str = "testserver") -> None:  # fmt: skip
+                 host: str = "testserver", method: str = "GET") -> None:  # fmt: skip
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "GET",
+            "method": method,
             "scheme": "http",
             "path": path,
             "raw_path": path.encode(),

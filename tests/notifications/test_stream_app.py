@@ -1,0 +1,146 @@
+"""The stream's own ASGI application: the same answers as the Django view it stands in for."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from notifications.asgi import with_lean_stream
+from notifications.coalesce import Coalescer
+from notifications.limits import slots
+from project.asgi import application, django_application
+from tests.sse_client import AsgiStream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def slot_count(user_id: int) -> int:
+    return len((await slots().by_user()).get(user_id, []))
+
+
+async def refused(headers: dict[str, str], **kwargs: Any) -> AsgiStream:
+    stream = AsgiStream(application, headers=headers, **kwargs)
+    await stream.open()
+    return stream
+
+
+async def test_a_token_older_than_the_password_is_refused_and_holds_no_slot(user: Any) -> None:
+    token = str(AccessToken.for_user(user))
+    user.set_password("a-brand-new-password")
+    await user.asave()
+    stream = await refused({"Authorization": f"Bearer {token}"})
+    assert stream.status == 401
+    assert stream.json_body() == {"detail": "The user's password has been changed."}
+    assert stream.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert await slot_count(user.pk) == 0
+
+
+async def test_a_token_of_a_deleted_user_is_refused_and_holds_no_slot(user: Any) -> None:
+    token = str(AccessToken.for_user(user))
+    user_id = user.pk
+    await user.adelete()
+    stream = await refused({"Authorization": f"Bearer {token}"})
+    assert stream.status == 401
+    assert stream.json_body() == {"detail": "User not found"}
+    assert await slot_count(user_id) == 0
+
+
+async def test_refusals_carry_cors_headers_for_allowed_origins(settings: Any) -> None:
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example"]
+    stream = await refused({"Origin": "https://shop.example"})
+    assert stream.status == 401
+    assert stream.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "origin" in stream.headers["vary"].lower()
+    other = await refused({"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_a_disallowed_host_is_400_before_any_credential_is_read() -> None:
+    stream = await refused({"Authorization": "Bearer not-a-jwt"}, host="evil.example")
+    assert stream.status == 400
+    assert stream.json_body() == {"detail": "Invalid Host header."}
+
+
+async def test_preflights_and_other_methods_are_answered_by_django(settings: Any) -> None:
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example"]
+    preflight = await refused(
+        {"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"},
+        method="OPTIONS",
+    )
+    assert preflight.status == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    post = await refused({}, method="POST")
+    assert post.status == 405
+    assert post.json_body()["detail"] == 'Method "POST" not allowed.'
+
+
+async def test_a_site_middleware_list_keeps_streams_on_djangos_handler(
+    user: Any, settings: Any
+) -> None:
+    settings.NOTIFICATIONS = {
+        **settings.NOTIFICATIONS,
+        "STREAM_MIDDLEWARE": ["django.middleware.clickjacking.XFrameOptionsMiddleware"],
+    }
+    site = with_lean_stream(django_application)
+    stream = AsgiStream(site, headers={"Authorization": f"Bearer {AccessToken.for_user(user)}"})
+    assert await stream.open() == 200
+    assert stream.headers["x-frame-options"] == "DENY"
+    assert (await stream.next_event()).event == "connected"
+    await stream.close()
+
+
+async def test_calls_of_one_turn_of_the_loop_share_one_batch() -> None:
+    batches: list[list[int]] = []
+
+    async def run(keys: list[int]) -> list[int | BaseException]:
+        batches.append(keys)
+        return [ValueError(key) if key == 3 else key * 10 for key in keys]
+
+    double = Coalescer(run, limit=100)
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*(double(k) for k in range(5)), return_exceptions=True)
+    assert batches == [[0, 1, 2, 3, 4]]
+    assert results[:3] == [0, 10, 20] and results[4] == 40
+    assert isinstance(results[3], ValueError)
+
+
+async def test_a_cancelled_caller_leaves_its_batch_to_the_others() -> None:
+    release = asyncio.Event()
+
+    async def run(keys: list[int]) -> list[int | BaseException]:
+        await release.wait()
+        return keys
+
+    echo = Coalescer(run, limit=2)
+    async with asyncio.timeout(5):
+        first, second, third = (asyncio.ensure_future(echo(k)) for k in (1, 2, 3))
+        await asyncio.sleep(0)  # every call is in, the first two as a full batch
+        first.cancel()
+        release.set()
+        assert await asyncio.gather(second, third) == [2, 3]
+    assert first.cancelled()
+
+
+async def test_a_refused_token_never_evicts_a_stream(user: Any, settings: Any) -> None:
+    settings.NOTIFICATIONS = {
+        **settings.NOTIFICATIONS,
+        "MAX_CONNECTIONS_PER_USER": 1,
+        "ON_LIMIT": "evict_oldest",
+    }
+    token = AccessToken.for_user(user)
+    stream = AsgiStream(application, headers={"Authorization": f"Bearer {token}"})
+    assert await stream.open() == 200
+    assert (await stream.next_event()).event == "connected"
+    # Signed and unexpired, but issued for another password.
+    stale = AccessToken.for_user(user)
+    stale[jwt_settings.REVOKE_TOKEN_CLAIM] = "another password"
+    other = await refused({"Authorization": f"Bearer {stale}"})
+    assert other.status == 401
+    assert other.json_body() == {"detail": "The user's password has been changed."}
+    assert await slot_count(user.pk) == 1
+    assert not stream.finished
+    await stream.close()
