@@ -120,7 +120,7 @@ class StreamApplication:
             last_event_id = views.parse_last_event_id(request)
         except ValueError as e:
             raise Refused(views.error(400, str(e))) from e
-        admission = await views._admit(user_id)
+        admission = await views.admit(user_id)
         if admission.slot is None:
             raise Refused(_limited())
         reader = functools.partial(opening.read_start, token=token)

@@ -80,7 +80,7 @@ async def events(request: HttpRequest) -> HttpResponseBase:
     except ValueError as e:
         return error(400, str(e))
 
-    admission = await _admit(user.pk)
+    admission = await admit(user.pk)
     if admission.slot is None:
         return error(
             429,
@@ -98,7 +98,7 @@ async def events(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
-async def _admit(user_id: int) -> Admission:
+async def admit(user_id: int) -> Admission:
     slot = new_slot(user_id)
     try:
         admission = await slots().take(slot, evict=conf.ON_LIMIT == "evict_oldest")

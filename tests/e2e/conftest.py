@@ -3,6 +3,7 @@ sharing the test database, plus publishers in other processes."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import socket
@@ -35,6 +36,13 @@ def database_url() -> str:
     return f"postgres://{user}@{host}:{port}/{s['NAME']}"
 
 
+def _this_test() -> str:
+    """Name the running test briefly: its servers keep their Redis keys (slots, throttle
+    counts) apart from other tests', which would otherwise throttle or limit its requests."""
+    node = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    return hashlib.sha1(node.encode()).hexdigest()[:8]
+
+
 def subprocess_env(**overrides: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(
@@ -45,7 +53,7 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
             # The test process's key: tokens it mints open the servers' streams.
             "SECRET_KEY": settings.SECRET_KEY,
             "CHANNELS_PREFIX": CHANNELS_PREFIX,
-            "NOTIFICATIONS_REDIS_PREFIX": REDIS_PREFIX,
+            "NOTIFICATIONS_REDIS_PREFIX": f"{REDIS_PREFIX}-{_this_test()}",
         }
     )
     for key, value in overrides.items():

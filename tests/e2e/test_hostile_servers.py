@@ -4,14 +4,12 @@ requests, paths with ``..``, and throttle counts shared by every process."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.conftest import REDIS_PREFIX
 from tests.e2e.conftest import Server
 from tests.e2e.raw_http import request_bytes, send
 
@@ -73,12 +71,7 @@ async def test_the_stream_refuses_a_disallowed_host(server: Server, user: Any) -
 async def test_token_throttle_counts_are_shared_by_every_process(
     start_server: Callable[..., Server], user: Any
 ) -> None:
-    # Counts of their own: other tests of this run post to /api/token/ from this address too.
-    prefix = f"{REDIS_PREFIX}-{uuid.uuid4().hex[:8]}"
-    first, second = (
-        start_server(TOKEN_THROTTLE_RATE="3/min", NOTIFICATIONS_REDIS_PREFIX=prefix)
-        for _ in range(2)
-    )
+    first, second = (start_server(TOKEN_THROTTLE_RATE="3/min") for _ in range(2))
     body = b'{"username": "nobody", "password": "wrong"}'
     statuses = []
     for server in (first, second, first, second, first):
