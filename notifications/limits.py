@@ -252,8 +252,11 @@ class RedisSlots:
             self._process_prefix(),
         ]
 
+    def _slots_prefix(self) -> str:
+        return f"{conf.REDIS_PREFIX}:slots:"
+
     def _key(self, user_id: int) -> str:
-        return f"{conf.REDIS_PREFIX}:slots:{user_id}"
+        return f"{self._slots_prefix()}{user_id}"
 
     def _process_prefix(self) -> str:
         return f"{conf.REDIS_PREFIX}:process:"
@@ -311,7 +314,7 @@ class RedisSlots:
     async def by_user(self) -> dict[int, list[str]]:
         """Return the live slot ids of each user holding any, across every process."""
         client = self._client()
-        prefix = f"{conf.REDIS_PREFIX}:slots:"
+        prefix = self._slots_prefix()
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         now = time.time()
         found: dict[int, list[str]] = {}

@@ -14,12 +14,11 @@ a row to check is checked here, by simplejwt's own rules (``auth.check_token_use
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router
-from django.db.models import Field, Model
 from rest_framework_simplejwt.tokens import Token
 
 from notifications import auth, pg, selectors
@@ -87,11 +86,7 @@ def _sql(alias: str, *, many: bool = False) -> str:
     without a counter has had no notification yet (zeros)."""
     quote = connections[alias].ops.quote_name
     user_model = get_user_model()
-
-    def column(model: type[Model], name: str) -> str:
-        field = model._meta.get_field(name)
-        assert isinstance(field, Field), f"{name} is not a concrete field"
-        return quote(field.column)
+    column = partial(selectors.quoted_column, alias)
 
     fields = {f.name for f in user_model._meta.concrete_fields}
     is_active = f"u.{column(user_model, 'is_active')}" if "is_active" in fields else "1"

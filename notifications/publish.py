@@ -56,12 +56,17 @@ def publish(addressed: list[Addressed]) -> None:
         return
     metrics.committed(addressed)
     try:
-        loop = _server_loop()
-        sender = _Sender.of(loop) if loop is not None else _Publisher.get().sender
+        sender = _sender()
         sender.put(addressed)
         sender.wait_if_prompt()
     except Exception:
         logger.warning("Could not queue %d doorbell(s).", len(addressed), exc_info=True)
+
+
+def _sender() -> _Sender:
+    """Return this thread's sender: on its ASGI server's loop, else the publisher thread's."""
+    loop = _server_loop()
+    return _Sender.of(loop) if loop is not None else _Publisher.get().sender
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
@@ -207,6 +212,4 @@ def flush(timeout: float | None = None) -> bool:
     """Wait until this process's queued doorbells were sent (or dropped); for code that is
     about to exit or must know the bell rang, such as tests. Tell whether it finished."""
     wait = conf.PUBLISH_TIMEOUT_SECONDS + 1 if timeout is None else timeout
-    loop = _server_loop()
-    sender = _Sender.of(loop) if loop is not None else _Publisher.get().sender
-    return sender.flush(wait)
+    return _sender().flush(wait)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
@@ -115,18 +115,21 @@ def start_from(
     )
 
 
+def quoted_column(alias: str, model: type[Model], name: str) -> str:
+    """Return the quoted column of ``model``'s concrete field ``name``, for SQL written once
+    for the hot path of opens."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), f"{name} is not a concrete field"
+    return connections[alias].ops.quote_name(field.column)
+
+
 @cache
 def _start_sql(alias: str) -> str:
     """The one query of an open: written once, because opens come in storms and building it
     with the ORM cost more CPU than running it. A user without a counter has never had a
     notification, so nothing is unread either (no row: all zeros)."""
     quote = connections[alias].ops.quote_name
-
-    def column(model: type[Model], name: str) -> str:
-        field = model._meta.get_field(name)
-        assert isinstance(field, Field), f"{name} is not a concrete field"
-        return quote(field.column)
-
+    column = partial(quoted_column, alias)
     user_id = column(StreamCounter, "user")
     recipient_id = column(Notification, "recipient")
     return (

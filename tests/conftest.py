@@ -78,6 +78,14 @@ class LocalServer:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
+    def listening(self) -> bool:
+        """Tell whether something accepts connections on the server's port."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()

@@ -18,7 +18,6 @@ import ipaddress
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -170,13 +169,6 @@ class Nginx(LocalServer):
                 (d / "error.log").read_text(errors="replace") if (d / "error.log").exists() else ""
             )
             raise RuntimeError(f"nginx did not start:\n{log}") from e
-
-    def listening(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
 
     @property
     def url(self) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -90,13 +89,6 @@ class Server(LocalServer):
             wait_until(self.listening, process=self.process, seconds=30)
         except RuntimeError as e:
             raise RuntimeError(f"daphne did not start:\n{self.output()}") from e
-
-    def listening(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
 
     def stop(self) -> None:
         if self.process is not None:
