@@ -55,9 +55,16 @@ class ScrubbingServer(Server):
 
 def _stop_streams() -> defer.Deferred[None]:
     """End every stream and free its slot; Twisted waits for it before shutting down."""
-    from notifications import hub  # the application, and so the models, are loaded by now
+    return defer.Deferred.fromFuture(asyncio.ensure_future(_stop()))
 
-    return defer.Deferred.fromFuture(asyncio.ensure_future(hub.stop()))
+
+async def _stop() -> None:
+    # The application, and so the models, are loaded by now.
+    from notifications import hub, pg
+
+    await hub.stop()
+    # psycopg's pool keeps worker tasks that outlive a cancelled loop: closed here, they end.
+    await pg.close()
 
 
 class NotificationServer(SlowClientLimit, ScrubbingServer):

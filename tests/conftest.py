@@ -9,11 +9,12 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import pytest_asyncio
 from django.conf import settings as django_settings
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -179,6 +180,23 @@ def _fresh_channel_layer() -> Iterator[None]:
     from channels.layers import channel_layers
 
     channel_layers.backends.clear()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Have every async test close its loop's PostgreSQL pool before the loop ends."""
+    for item in items:
+        if pytest_asyncio.is_async_test(item):
+            item.fixturenames.append("_close_loop_pool")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def _close_loop_pool() -> AsyncIterator[None]:
+    """Close the pool an async test's streams opened, while its loop still runs
+    (``notifications.pg.close`` says why it must be then)."""
+    yield
+    from notifications import pg
+
+    await pg.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
