@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router
+from django.db import connections
 from django.db.models import Exists, Field, Max, Model, QuerySet
 
 from notifications.models import Notification, StreamCounter
@@ -58,26 +57,6 @@ class StreamStart:
     revocations: int
 
 
-def stream_start(user_id: int, *, last_event_id: int | None, limit: int) -> StreamStart:
-    """Read where a new stream of ``user_id`` starts and what it must replay.
-
-    Without a ``Last-Event-ID`` the stream starts at the newest ``seq``: the page that opened
-    it has just loaded the inbox. An id beyond the newest (a client of another database)
-    starts there too, with a resync, so the client neither waits for seqs that will not come
-    nor takes later notifications for duplicates.
-    """
-    alias = router.db_for_read(StreamCounter)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_start_sql(alias), [user_id])
-        head, pruned_through, revocations, unread = cursor.fetchone() or (0, 0, 0, 0)
-    return start_from(
-        user_id,
-        StartRow(head, pruned_through, revocations, unread),
-        last_event_id=last_event_id,
-        limit=limit,
-    )
-
-
 @dataclass(frozen=True)
 class StartRow:
     """What an open reads of its user's counter: the newest ``seq``, how far notifications
@@ -121,26 +100,6 @@ def quoted_column(alias: str, model: type[Model], name: str) -> str:
     field = model._meta.get_field(name)
     assert isinstance(field, Field), f"{name} is not a concrete field"
     return connections[alias].ops.quote_name(field.column)
-
-
-@cache
-def _start_sql(alias: str) -> str:
-    """The one query of an open: written once, because opens come in storms and building it
-    with the ORM cost more CPU than running it. A user without a counter has never had a
-    notification, so nothing is unread either (no row: all zeros)."""
-    quote = connections[alias].ops.quote_name
-    column = partial(quoted_column, alias)
-    user_id = column(StreamCounter, "user")
-    recipient_id = column(Notification, "recipient")
-    return (
-        f"SELECT c.{column(StreamCounter, 'last_seq')},"
-        f" c.{column(StreamCounter, 'pruned_through')},"
-        f" c.{column(StreamCounter, 'revocations')},"
-        f" (SELECT COUNT(*) FROM {quote(Notification._meta.db_table)} n"
-        f"  WHERE n.{recipient_id} = c.{user_id}"
-        f"  AND n.{column(Notification, 'read_at')} IS NULL)"
-        f" FROM {quote(StreamCounter._meta.db_table)} c WHERE c.{user_id} = %s"
-    )
 
 
 def _replay(user_id: int, after: int, limit: int, pruned_through: int) -> Replay:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from django.db import InterfaceError, OperationalError
 
-from notifications import frames, messages, metrics, selectors, sse
+from notifications import auth, frames, messages, metrics, opening, selectors, sse
 from notifications.conf import conf
 from notifications.db import database
 from notifications.hub import Inbox, hub
@@ -34,8 +35,13 @@ class Closed(Exception):
     """The stream must end: revoked, evicted, or its slot lost."""
 
 
+# The bytes of a stream up to its ``connected`` event, and the iterator of the rest (None
+# when the stream ended there).
+Started = tuple[bytes, AsyncIterator[bytes] | None]
+
+
 class Stream:
-    """Owns one connection: call :meth:`frames` and send what it yields."""
+    """Owns one connection: call :meth:`start`, send its bytes, then the rest it returns."""
 
     def __init__(
         self,
@@ -46,8 +52,8 @@ class Stream:
         read_start: StartReader | None = None,
     ) -> None:
         self.user_id = user_id
-        # How the start is read: by default with the ORM on the stream threads.
-        self.read_start = read_start or _orm_start
+        # How the start is read: by default for a user Django authenticated (no token).
+        self.read_start = read_start or functools.partial(opening.read_start, token=None)
         self.last_event_id = last_event_id
         self.slot = slot
         self.hub = hub()
@@ -57,6 +63,28 @@ class Stream:
         self.released = False
         # The hub's generation this stream has caught up with (see Hub).
         self.generation = 0
+
+    async def start(self) -> Started:
+        """Run the stream up to its ``connected`` event (the start read) and return its bytes.
+
+        Headers go out with them, so that a user refused by the read (gone, inactive,
+        password changed) is answered 401 like any other: ``auth.NotAuthenticated`` is
+        raised, and the slot is given back. A read that fails otherwise (the database is
+        down) still answers 200 with the ``retry`` frame and ends the stream at once: an
+        EventSource retries a stream that ends, never a 5xx.
+        """
+        frames = self.frames()
+        first = await anext(frames)
+        try:
+            connected = await anext(frames)
+        except auth.NotAuthenticated:
+            raise
+        except StopAsyncIteration:
+            return first, None
+        except Exception:
+            logger.exception("Could not start a stream of user %s.", self.user_id)
+            return first, None
+        return first + connected, frames
 
     async def frames(self) -> AsyncIterator[bytes]:
         """Yield the stream's bytes until the client leaves or the stream is closed."""
@@ -218,17 +246,11 @@ class Stream:
 
 
 class StartReader(Protocol):
-    """Reads where a stream starts (see ``selectors.stream_start``)."""
+    """Reads where a stream starts (see ``opening.read_start``)."""
 
     def __call__(
         self, user_id: int, *, last_event_id: int | None, limit: int
     ) -> Awaitable[selectors.StreamStart]: ...
-
-
-async def _orm_start(
-    user_id: int, *, last_event_id: int | None, limit: int
-) -> selectors.StreamStart:
-    return await database(selectors.stream_start, user_id, last_event_id=last_event_id, limit=limit)
 
 
 async def _next(inbox: Inbox, timeout: float) -> Message | None:

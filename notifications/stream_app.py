@@ -30,7 +30,7 @@ import contextlib
 import functools
 import io
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.apps import apps
@@ -43,7 +43,7 @@ from rest_framework_simplejwt.tokens import Token
 from notifications import auth, hosts, metrics, opening, views
 from notifications.conf import conf
 from notifications.db import database
-from notifications.stream import Stream
+from notifications.stream import Started, Stream
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class StreamApplication:
         try:
             return auth.stream_token(request)
         except auth.NotAuthenticated as e:
-            raise Refused(_unauthorized(e)) from e
+            raise Refused(views.unauthorized(e)) from e
 
     async def _open(self, request: ASGIRequest, token: Token | None) -> tuple[Stream, Started]:
         """Authenticate, take a slot, read the start: the stream and its first bytes."""
@@ -115,19 +115,22 @@ class StreamApplication:
                 user = await database(_user_of, request, token)
                 user_id, token = user.pk, None
         except auth.NotAuthenticated as e:
-            raise Refused(_unauthorized(e)) from e
+            raise Refused(views.unauthorized(e)) from e
         try:
             last_event_id = views.parse_last_event_id(request)
         except ValueError as e:
             raise Refused(views.error(400, str(e))) from e
         admission = await views.admit(user_id)
         if admission.slot is None:
-            raise Refused(_limited())
+            raise Refused(views.limited())
         reader = functools.partial(opening.read_start, token=token)
         stream = Stream(
             user_id=user_id, last_event_id=last_event_id, slot=admission.slot, read_start=reader
         )
-        return stream, await _first_frames(stream)
+        try:
+            return stream, await stream.start()
+        except auth.NotAuthenticated as e:
+            raise Refused(views.unauthorized(e)) from e
 
     async def _serve(
         self, request: ASGIRequest, stream: Stream, started: Started, receive: Receive, send: Send
@@ -175,33 +178,6 @@ class StreamApplication:
         await send({"type": "http.response.body", "body": response.content})
 
 
-# The bytes of a stream up to its ``connected`` event, and the iterator of the rest (None
-# when the stream ended there).
-Started = tuple[bytes, AsyncIterator[bytes] | None]
-
-
-async def _first_frames(stream: Stream) -> Started:
-    """Run the stream up to its ``connected`` event (the start read) and return its bytes.
-
-    Headers go out with them, so that a user refused by the read (gone, inactive, password
-    changed) is answered 401 like any other. A read that fails otherwise (the database is
-    down) still answers 200 with the ``retry`` frame and ends the stream at once, as it did
-    when the headers went first: an EventSource retries a stream that ends, never a 5xx.
-    """
-    frames = stream.frames()
-    first = await anext(frames)
-    try:
-        connected = await anext(frames)
-    except auth.NotAuthenticated as e:
-        raise Refused(_unauthorized(e)) from e
-    except StopAsyncIteration:
-        return first, None
-    except Exception:
-        logger.exception("Could not start a stream of user %s.", stream.user_id)
-        return first, None
-    return first + connected, frames
-
-
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -216,18 +192,6 @@ async def _start(send: Send, response: HttpResponseBase) -> None:
 
 def _user_of(request: ASGIRequest, token: Token | None) -> Any:
     return auth.session_user(request) if token is None else auth.token_user(token)
-
-
-def _unauthorized(e: auth.NotAuthenticated) -> HttpResponseBase:
-    return views.error(401, str(e), WWW_Authenticate='Bearer realm="api"')
-
-
-def _limited() -> HttpResponseBase:
-    return views.error(
-        429,
-        f"Too many open streams: at most {conf.MAX_CONNECTIONS_PER_USER} per user.",
-        Retry_After=str(conf.LIMIT_RETRY_AFTER_SECONDS),
-    )
 
 
 CorsHeaders = Callable[[ASGIRequest, HttpResponseBase], HttpResponseBase]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -33,6 +34,20 @@ def error(status: int, detail: str, **headers: str) -> JsonResponse:
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
+
+
+def unauthorized(e: auth.NotAuthenticated) -> JsonResponse:
+    """Answer a stream whose credentials are missing or refused."""
+    return error(401, str(e), WWW_Authenticate='Bearer realm="api"')
+
+
+def limited() -> JsonResponse:
+    """Answer a stream over its user's limit, leaving their other streams alone."""
+    return error(
+        429,
+        f"Too many open streams: at most {conf.MAX_CONNECTIONS_PER_USER} per user.",
+        Retry_After=str(conf.LIMIT_RETRY_AFTER_SECONDS),
+    )
 
 
 def database_unavailable(e: Exception) -> JsonResponse:
@@ -72,7 +87,7 @@ async def events(request: HttpRequest) -> HttpResponseBase:
     try:
         user = await database(auth.stream_user, request)
     except auth.NotAuthenticated as e:
-        return error(401, str(e), WWW_Authenticate='Bearer realm="api"')
+        return unauthorized(e)
     except (OperationalError, InterfaceError) as e:
         return database_unavailable(e)
     try:
@@ -82,23 +97,33 @@ async def events(request: HttpRequest) -> HttpResponseBase:
 
     admission = await admit(user.pk)
     if admission.slot is None:
-        return error(
-            429,
-            f"Too many open streams: at most {conf.MAX_CONNECTIONS_PER_USER} per user.",
-            Retry_After=str(conf.LIMIT_RETRY_AFTER_SECONDS),
-        )
+        return limited()
     stream = Stream(user_id=user.pk, last_event_id=last_event_id, slot=admission.slot)
     # Whatever becomes of the response, even if it is never sent, the slot is given back.
     on_close(request, stream.close)
+    try:
+        first, rest = await stream.start()
+    except auth.NotAuthenticated as e:
+        return unauthorized(e)
     response = StreamingHttpResponse(
-        stream.frames(), content_type="text/event-stream; charset=utf-8"
+        _chained(first, rest), content_type="text/event-stream; charset=utf-8"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
+async def _chained(first: bytes, rest: AsyncIterator[bytes] | None) -> AsyncIterator[bytes]:
+    """The stream's first bytes, then the rest of them."""
+    yield first
+    if rest is not None:
+        async for chunk in rest:
+            yield chunk
+
+
 async def admit(user_id: int) -> Admission:
+    """Take a connection slot for a new stream of ``user_id``: ``Admission(None)`` when the
+    user is at their limit (after evicting their oldest stream under ``evict_oldest``)."""
     slot = new_slot(user_id)
     try:
         admission = await slots().take(slot, evict=conf.ON_LIMIT == "evict_oldest")

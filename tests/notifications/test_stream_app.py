@@ -6,12 +6,16 @@ import asyncio
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
+from notifications import auth, services, views
 from notifications.asgi import with_lean_stream
 from notifications.coalesce import Coalescer
 from notifications.limits import slots
+from notifications.stream import Stream
 from project.asgi import application, django_application
 from tests.sse_client import AsgiStream
 
@@ -91,6 +95,35 @@ async def test_a_site_middleware_list_keeps_streams_on_djangos_handler(
     assert stream.headers["x-frame-options"] == "DENY"
     assert (await stream.next_event()).event == "connected"
     await stream.close()
+
+
+async def test_djangos_handler_resumes_as_the_stream_application_does(
+    user: Any, settings: Any
+) -> None:
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "STREAM_MIDDLEWARE": []}
+    for title in ("one", "two"):
+        await sync_to_async(services.notify)(user, kind="info", title=title)
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}", "Last-Event-ID": "1"}
+    stream = AsgiStream(with_lean_stream(django_application), headers=headers)
+    assert await stream.open() == 200
+    connected = await stream.next_event()
+    assert (connected.event, connected.id, connected.json()["last_seq"]) == ("connected", "1", 1)
+    replayed = await stream.next_event()
+    assert (replayed.event, replayed.id, replayed.json()["title"]) == ("notification", "2", "two")
+    await stream.close()
+
+
+async def test_a_user_the_start_read_refuses_gets_no_stream_and_keeps_no_slot(
+    user: Any,
+) -> None:
+    # Authenticated by Django a moment before, deactivated since (no signal sent).
+    admission = await views.admit(user.pk)
+    assert admission.slot is not None
+    await get_user_model().objects.filter(pk=user.pk).aupdate(is_active=False)
+    stream = Stream(user_id=user.pk, last_event_id=None, slot=admission.slot)
+    with pytest.raises(auth.NotAuthenticated):
+        await stream.start()
+    assert await slot_count(user.pk) == 0
 
 
 async def test_calls_of_one_turn_of_the_loop_share_one_batch() -> None:
