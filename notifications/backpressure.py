@@ -45,6 +45,7 @@ from daphne.server import Server
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer  # type: ignore[import-untyped]
 
+from notifications import metrics
 from notifications.conf import conf
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class SendBudget:
         waiting = self.waiting
         self.aborted = True
         self.stopProducing()
+        metrics.slow_clients_closed.inc()
         client = self.request.client_addr
         logger.warning(
             "Closed a stream whose client stopped reading: %d bytes waiting unsent "

@@ -132,6 +132,10 @@ demotions = _counter(
 gaps_filled = _counter(
     "notifications_gaps_filled", "Times a stream caught up from the database after a lost doorbell."
 )
+slow_clients_closed = _counter(
+    "notifications_slow_clients_closed",
+    "Streams closed because their client stopped reading (SLOW_CLIENT_BUFFER_BYTES waited).",
+)
 doorbells_dropped = _counter(
     "notifications_doorbells_dropped",
     "Doorbells not sent because the channel layer failed or hung, or too many were waiting.",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 LINE = "A line of an order's details, long enough to matter. "
 BODY = LINE * 38  # About 2 KB.
 CLOSED = "Closed a stream whose client stopped reading"
+METRICS_TOKEN = "slow-clients-metrics-token"
 # The stalled client's own kernel takes little of what the server sends (the server's kernel
 # still takes a megabyte or two before anything waits in the process).
 RECEIVE_BUFFER = 4096
@@ -136,9 +138,15 @@ def test_a_stalled_stream_is_closed_and_resumes_losing_nothing(
 ) -> None:
     # Large notifications and a small limit: a few dozen fill the buffers, and the replay
     # on resuming (megabytes, sent in one go) must not close a client that reads.
-    server = start_server(NOTIFICATIONS_SLOW_CLIENT_BUFFER_BYTES="65536")
+    server = start_server(
+        NOTIFICATIONS_SLOW_CLIENT_BUFFER_BYTES="65536", METRICS_TOKEN=METRICS_TOKEN
+    )
     outcome = stall_and_resume(server, user, body=LINE * 600, at_most=150)
     assert outcome.rss_after_kb < outcome.rss_before_kb + RSS_MARGIN_KB
+    scrape = httpx.get(
+        f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert "notifications_slow_clients_closed_total 1.0" in scrape.text.splitlines()
 
 
 def test_the_default_bound_keeps_memory_bounded_and_gives_it_back(
