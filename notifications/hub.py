@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 
-from notifications import messages, metrics
+from notifications import messages, metrics, shutdown
 from notifications.conf import conf
 from notifications.limits import Slot
 from notifications.messages import Message
@@ -285,4 +285,6 @@ def hub() -> Hub:
     current = _hubs.get(loop)
     if current is None or current.layer is not get_channel_layer():
         current = _hubs[loop] = Hub()
+        # A server started by daphne's own command line ends its streams on SIGTERM too.
+        shutdown.install()
     return current

@@ -5,8 +5,9 @@ holds the query string: ``GET /api/events/?token=...``. This is daphne's own com
 with three changes: that one; a stream whose client stops reading is closed once
 ``SLOW_CLIENT_BUFFER_BYTES`` wait unsent (``notifications.backpressure``); and on SIGTERM (a
 deploy) every stream ends and frees its connection slot at once, so its client is admitted
-by another process without waiting for the slot to expire. Every daphne option works as
-usual::
+by another process without waiting for the slot to expire (``notifications.shutdown``,
+installed here before daphne's own shutdown; plain daphne gets it from its first stream).
+Every daphne option works as usual::
 
     python -m notifications.serve -e tcp:port=8000:interface=127.0.0.1:backlog=1024 \\
         project.asgi:application
@@ -14,14 +15,13 @@ usual::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
-from twisted.internet import defer, reactor
 
+from notifications import shutdown
 from notifications.backpressure import SlowClientLimit
 from notifications.scrub import scrub
 
@@ -48,23 +48,8 @@ class ScrubbingServer(Server):
     def run(self) -> None:
         # Before daphne's own trigger, which cancels the requests: the streams are told to
         # end and their slots are freed while the event loop still runs.
-        twisted_reactor: Any = reactor  # its zope interfaces are typed without ``self``
-        twisted_reactor.addSystemEventTrigger("before", "shutdown", _stop_streams)
+        shutdown.install()
         super().run()
-
-
-def _stop_streams() -> defer.Deferred[None]:
-    """End every stream and free its slot; Twisted waits for it before shutting down."""
-    return defer.Deferred.fromFuture(asyncio.ensure_future(_stop()))
-
-
-async def _stop() -> None:
-    # The application, and so the models, are loaded by now.
-    from notifications import hub, pg
-
-    await hub.stop()
-    # psycopg's pool keeps worker tasks that outlive a cancelled loop: closed here, they end.
-    await pg.close()
 
 
 class NotificationServer(SlowClientLimit, ScrubbingServer):

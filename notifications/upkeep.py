@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(seconds=1)
 # How long a stopping process waits for its streams to end.
 STOP_WAIT_SECONDS = 3.0
+# And then for their last bytes to leave: once the stop is over, Twisted drops every
+# connection without writing what it still holds, and a client would see a cut stream.
+FLUSH_SECONDS = 0.2
 
 
 class Upkeep:
@@ -145,6 +148,7 @@ class Upkeep:
         deadline = loop.time() + STOP_WAIT_SECONDS
         while self.hub.inboxes and loop.time() < deadline:
             await asyncio.sleep(0.05)
+        await asyncio.sleep(FLUSH_SECONDS)
 
 
 def _changes(

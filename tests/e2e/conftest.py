@@ -63,13 +63,20 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
     return env
 
 
+# How a server is started: the project's own command line (daphne's, with its additions),
+# or daphne's own, as a site that embeds the app may serve it.
+SERVE = [sys.executable, "-m", "notifications.serve"]
+DAPHNE = [sys.executable, "-m", "daphne"]
+
+
 class Server(LocalServer):
     """A daphne process serving the project."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: list[str] = SERVE) -> None:
         super().__init__()
         self.env = env
         self.log_path = log
+        self.command = command
 
     @property
     def url(self) -> str:
@@ -79,7 +86,7 @@ class Server(LocalServer):
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "notifications.serve", "-v", "1",
+                *self.command, "-v", "1",
                 "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024",
                 "project.asgi:application",
             ],
@@ -103,12 +110,13 @@ class Server(LocalServer):
 def start_server(
     django_db_setup: None, tmp_path: Path, redis_url: str
 ) -> Iterator[Callable[..., Server]]:
-    """Start daphne servers: ``start_server(REDIS_URL=None)`` runs the embedded default."""
+    """Start daphne servers: ``start_server(REDIS_URL=None)`` runs the embedded default,
+    ``start_server(command=DAPHNE)`` daphne's own command line."""
     logs = (tmp_path / f"daphne-{n}.log" for n in itertools.count())
 
-    def make(**env: str | None) -> Server:
+    def make(command: list[str] = SERVE, **env: str | None) -> Server:
         defaults = {"REDIS_URL": redis_url, "NOTIFICATIONS_HEARTBEAT_SECONDS": "1"}
-        return Server(subprocess_env(**{**defaults, **env}), next(logs))
+        return Server(subprocess_env(**{**defaults, **env}), next(logs), command)
 
     with started(make) as start:
         yield start

@@ -15,7 +15,7 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.conftest import RedisServer
-from tests.e2e.conftest import Server, client
+from tests.e2e.conftest import DAPHNE, SERVE, Server, client
 from tests.e2e.listener import Listener
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -43,10 +43,12 @@ def limits(n: int) -> httpx.Limits:
     return httpx.Limits(max_connections=n + 5)
 
 
+@pytest.mark.parametrize("command", [SERVE, DAPHNE], ids=["notifications.serve", "daphne"])
 async def test_sigterm_ends_streams_and_another_process_admits_their_user_at_once(
-    start_server: Callable[..., Server], user: Any
+    start_server: Callable[..., Server], user: Any, command: list[str]
 ) -> None:
-    leaving, staying = start_server(**SLOW_HEARTBEAT), start_server(**SLOW_HEARTBEAT)
+    leaving = start_server(command, **SLOW_HEARTBEAT)
+    staying = start_server(**SLOW_HEARTBEAT)
     async with client(leaving, limits=limits(LIMIT)) as old, client(staying) as new:
         streams = await open_streams(old, user, LIMIT)
         assert [s.status for s in streams] == [200] * LIMIT

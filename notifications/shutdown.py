@@ -1,0 +1,48 @@
+"""End every stream and free its connection slot before daphne shuts down (a deploy).
+
+On SIGTERM, daphne cancels every request and stops its reactor, and the event loop stops
+with it: a stream's own clean-up may not get to Redis in time, and its slot would count
+against its user on every other process until the crash path frees it. Twisted runs its
+"before shutdown" triggers while the loop still runs, and waits for the Deferred each
+returns: this one tells every stream to end and frees all their slots in one round trip
+(``Upkeep.stop``), then closes the open's PostgreSQL pool.
+
+``python -m notifications.serve`` installs it as it starts; under daphne's own command
+line the hub installs it when the process's first stream opens, so both get the same
+deploys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from twisted.internet import defer
+
+_installed = False
+
+
+def install() -> None:
+    """Have the Twisted reactor of this process, if there is one, stop the streams before
+    it shuts down. Once per process; never imports the reactor (importing it installs one).
+    """
+    global _installed
+    reactor: Any = sys.modules.get("twisted.internet.reactor")
+    if _installed or reactor is None:
+        return
+    reactor.addSystemEventTrigger("before", "shutdown", _stop_streams)
+    _installed = True
+
+
+def _stop_streams() -> defer.Deferred[None]:
+    return defer.Deferred.fromFuture(asyncio.ensure_future(_stop()))
+
+
+async def _stop() -> None:
+    # The application, and so the models, are loaded by now.
+    from notifications import hub, pg
+
+    await hub.stop()
+    # Closed before the loop ends: see ``pg.close``.
+    await pg.close()
