@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import io
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -101,11 +102,21 @@ def with_lean_stream(application: ASGIApp, *, path: str = "/api/events/") -> ASG
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == path:
-            await stream_handler(scope, receive, send)
+            await stream_handler(scope, receive, _bounded(send))
         else:
             await application(scope, receive, send)
 
     return app
+
+
+def _bounded(send: Any) -> Any:
+    """Hold a stream's ``send`` to its slow-client budget when daphne serves it."""
+    # Importing daphne's server installs a Twisted reactor: only where daphne already did.
+    if "daphne.server" not in sys.modules:
+        return send
+    from notifications import backpressure
+
+    return backpressure.bounded(send)
 
 
 def tune_garbage_collector() -> None:

@@ -28,7 +28,10 @@ paused, each chunk lets the event loop turn once before the application sends th
 a client that reads drains the queue as the burst goes out.
 
 Only ``text/event-stream`` responses are watched: they are the ones that live for hours. A
-slow download of an ordinary response behaves as daphne makes it.
+slow download of an ordinary response behaves as daphne makes it. The budget sits in the
+``send`` daphne gives the stream's requests (:func:`bounded`, applied by
+``notifications.asgi.with_lean_stream``), so it holds under daphne's own command line as
+under ``python -m notifications.serve``; under another server, ``send`` is left alone.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import asyncio
 import ctypes
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from daphne.http_protocol import WebRequest
@@ -171,31 +174,52 @@ def is_event_stream(request: WebRequest) -> bool:
     return bool(content_type[0].lower().startswith(EVENT_STREAM))
 
 
-class SlowClientLimit(Server):
-    """daphne's server, with every event-stream response held to a :class:`SendBudget`."""
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
-        budget = getattr(protocol, "producer", None)
-        if not isinstance(budget, SendBudget):
-            await super().handle_reply(protocol, message)
-            if message.get("type") == "http.response.start":
-                watch(protocol)
-        elif budget.aborted or self.gone(protocol):
-            pass  # daphne tells (or has told) the application that the client is gone.
-        elif message.get("type") == "http.response.body" and message.get("more_body"):
-            budget.send(message.get("body", b""))
-            if budget.blocked:
-                # Let the reactor write to the socket before the next chunk comes.
-                await asyncio.sleep(0)
-        else:
-            budget.flush()
-            # Twisted wants the producer gone before the response finishes.
-            protocol.unregisterProducer()
-            await super().handle_reply(protocol, message)
 
-    def gone(self, protocol: Any) -> bool:
-        """Whether daphne counts ``protocol`` as disconnected (its ``handle_reply`` check)."""
-        return protocol not in self.connections or "disconnected" in self.connections[protocol]
+def bounded(send: Send) -> Send:
+    """Return the ``send`` of one daphne request, held to a :class:`SendBudget` once its
+    response turns out to be an event stream; any other server's ``send`` as it is.
+
+    daphne gives each application instance ``partial(server.handle_reply, protocol)``: the
+    server and the request's protocol are read from it, and every message goes to the same
+    ``handle_reply``, through the budget when there is one.
+    """
+    server = getattr(getattr(send, "func", None), "__self__", None)
+    arguments: tuple[Any, ...] = getattr(send, "args", ())
+    if not isinstance(server, Server) or len(arguments) != 1:
+        return send
+    protocol = arguments[0]
+
+    async def send_bounded(message: dict[str, Any]) -> None:
+        await _reply(server, protocol, message)
+
+    return send_bounded
+
+
+async def _reply(server: Server, protocol: Any, message: dict[str, Any]) -> None:
+    budget = getattr(protocol, "producer", None)
+    if not isinstance(budget, SendBudget):
+        await server.handle_reply(protocol, message)
+        if message.get("type") == "http.response.start":
+            watch(protocol)
+    elif budget.aborted or _gone(server, protocol):
+        pass  # daphne tells (or has told) the application that the client is gone.
+    elif message.get("type") == "http.response.body" and message.get("more_body"):
+        budget.send(message.get("body", b""))
+        if budget.blocked:
+            # Let the reactor write to the socket before the next chunk comes.
+            await asyncio.sleep(0)
+    else:
+        budget.flush()
+        # Twisted wants the producer gone before the response finishes.
+        protocol.unregisterProducer()
+        await server.handle_reply(protocol, message)
+
+
+def _gone(server: Server, protocol: Any) -> bool:
+    """Whether daphne counts ``protocol`` as disconnected (its ``handle_reply`` check)."""
+    return protocol not in server.connections or "disconnected" in server.connections[protocol]
 
 
 def watch(protocol: Any) -> None:

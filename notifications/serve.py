@@ -2,11 +2,9 @@
 
 daphne writes its access log straight to a stream, bypassing ``logging``, and a request line
 holds the query string: ``GET /api/events/?token=...``. This is daphne's own command line
-with three changes: that one; a stream whose client stops reading is closed once
-``SLOW_CLIENT_BUFFER_BYTES`` wait unsent (``notifications.backpressure``); and on SIGTERM (a
-deploy) every stream ends and frees its connection slot at once, so its client is admitted
-by another process without waiting for the slot to expire (``notifications.shutdown``,
-installed here before daphne's own shutdown; plain daphne gets it from its first stream).
+with that changed, and with the end of every stream on SIGTERM (``notifications.shutdown``)
+installed as the server starts, before daphne's own shutdown, rather than with the first
+stream. The slow-client bound (``notifications.backpressure``) holds under either command.
 Every daphne option works as usual::
 
     python -m notifications.serve -e tcp:port=8000:interface=127.0.0.1:backlog=1024 \\
@@ -22,7 +20,6 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
 from notifications import shutdown
-from notifications.backpressure import SlowClientLimit
 from notifications.scrub import scrub
 
 ActionLogger = Callable[[str, str, dict[str, Any]], None]
@@ -52,12 +49,8 @@ class ScrubbingServer(Server):
         super().run()
 
 
-class NotificationServer(SlowClientLimit, ScrubbingServer):
-    """daphne's server with tokens scrubbed from its access log and slow clients cut off."""
-
-
 class ScrubbingCommandLineInterface(CommandLineInterface):
-    server_class = NotificationServer
+    server_class = ScrubbingServer
 
 
 if __name__ == "__main__":

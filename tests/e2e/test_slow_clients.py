@@ -21,7 +21,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
 from project.settings import channel_layers
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import DAPHNE, SERVE, Server
 from tests.e2e.raw_stream import RawStream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -133,13 +133,14 @@ def stall_and_resume(server: Server, user: Any, *, body: str, at_most: int) -> O
     return Outcome(sent, before, after)
 
 
+@pytest.mark.parametrize("command", [SERVE, DAPHNE], ids=["notifications.serve", "daphne"])
 def test_a_stalled_stream_is_closed_and_resumes_losing_nothing(
-    start_server: Callable[..., Server], user: Any
+    start_server: Callable[..., Server], user: Any, command: list[str]
 ) -> None:
     # Large notifications and a small limit: a few dozen fill the buffers, and the replay
     # on resuming (megabytes, sent in one go) must not close a client that reads.
     server = start_server(
-        NOTIFICATIONS_SLOW_CLIENT_BUFFER_BYTES="65536", METRICS_TOKEN=METRICS_TOKEN
+        command, NOTIFICATIONS_SLOW_CLIENT_BUFFER_BYTES="65536", METRICS_TOKEN=METRICS_TOKEN
     )
     outcome = stall_and_resume(server, user, body=LINE * 600, at_most=150)
     assert outcome.rss_after_kb < outcome.rss_before_kb + RSS_MARGIN_KB
