@@ -110,9 +110,9 @@ def _finish(pool: Any) -> None:
 async def close() -> None:
     """Close this loop's pool, if it has one: a server stopping, a test's loop ending.
 
-    Before the loop ends, not after: psycopg's pool workers take a cancellation that comes
-    while they open a connection for a client's error and keep waiting for work, so a loop
-    that cancels its tasks on the way out would wait for them forever.
+    Before the loop ends, not after: a psycopg pool worker that is cancelled while it runs
+    a task (opening a connection, say) catches the cancellation and goes back to waiting for
+    work, so a loop that cancels its tasks on the way out would wait for it forever.
     """
     pool = _pools.pop(asyncio.get_running_loop(), None)
     if pool is not None:

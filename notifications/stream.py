@@ -78,7 +78,7 @@ class Stream:
         try:
             connected = await anext(frames)
         except auth.NotAuthenticated:
-            raise
+            raise  # Refused: the caller answers 401.
         except StopAsyncIteration:
             return first, None
         except Exception:
