@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from drf_spectacular.utils import (
@@ -106,7 +107,7 @@ class PreferencesView(JSONErrors, APIView):
         return self._choices(choices)
 
     def _choices(self, choices: list[preferences.Choice]) -> Response:
-        return Response({"kinds": [choice.as_dict() for choice in choices]})
+        return Response({"kinds": [dataclasses.asdict(choice) for choice in choices]})
 
 
 def _user_id(request: Request) -> int:

@@ -47,15 +47,6 @@ class Choice:
     email: bool
     critical: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "label": self.label,
-            "in_app": self.in_app,
-            "email": self.email,
-            "critical": self.critical,
-        }
-
 
 def _default(kind: Kind) -> Choice:
     return Choice(

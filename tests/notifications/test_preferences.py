@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ def test_a_user_without_choices_gets_the_defaults_in_the_settings_order(
 ) -> None:
     with django_assert_num_queries(1):
         choices = preferences.choices_for(user.pk)
-    assert [c.as_dict() for c in choices] == [
+    assert [dataclasses.asdict(c) for c in choices] == [
         {
             "kind": "order.shipped",
             "label": "Order shipped",
