@@ -2,20 +2,33 @@
 token from the site, stream tickets; and each kind of refusal answered in its own way: a 401
 mints a fresh ticket at once, a 429 waits Retry-After, a network error backs off
 exponentially. The server's answers are replaced by playwright's routing where a test needs
-a refusal; the lower bounds of the waits are what tells the three answers apart."""
+a refusal; the lower bounds of the waits are what tells the three answers apart.
+
+Then a page with nothing but client.js (no inbox, no seen()) across a server restart before
+any notification, and the same-origin bell of docs/BROWSER.md, run from the Markdown."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.template import Context, Template
 from rest_framework_simplejwt.tokens import AccessToken
 
+from notifications import services
+from notifications.models import Notification
+from tests.browser.conftest import expect
+from tests.browser.pages import log_in_to, serve
 from tests.e2e.conftest import Server
+from tests.recipes import recipe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,3 +151,96 @@ async def test_network_errors_back_off_exponentially(
     waits = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
     # Each wait is jittered between half and all of 1 s, 2 s, 4 s...
     assert waits[0] >= 0.5 and waits[1] >= 1 and waits[2] >= 2
+
+
+BLANK = "<!doctype html><meta charset=utf-8><title>A page of the site</title>"
+
+# Nothing but the client: no list is loaded, and seen() is never called.
+ALONE = """
+async ({token}) => {
+  const { connect, createApi } = await import("/static/notifications/client.js");
+  window.received = [];
+  window.api = createApi({ getToken: token });
+  window.client = connect({
+    getToken: token,
+    maxBackoffMs: 2000, // retry the restarting server often: the test waits less
+    on: {
+      connected: (data) => window.received.push(["connected", data]),
+      notification: (data) => window.received.push(["notification", data]),
+      status: (status) => window.received.push(["status", status]),
+    },
+  });
+}
+"""
+
+
+def arrived(count: int) -> str:
+    return f"window.received.filter(([name]) => name === 'notification').length >= {count}"
+
+
+@pytest.mark.parametrize("credentials", ["session", "token string"])
+async def test_client_js_alone_loses_nothing_across_a_restart_before_any_notification(
+    server: Server, user: Any, new_context: Any, publish_to: Any, credentials: str
+) -> None:
+    notify = publish_to(server)
+    await notify(user, kind="info", title="Before the page")
+    await notify(user, kind="info", title="Also before the page")
+    context = await new_context()
+    await serve(context, f"{server.url}/page/", BLANK)
+    if credentials == "session":
+        page = await log_in_to(context, server, user.username, "/page/")
+        token = None
+    else:
+        page = await context.new_page()
+        await page.goto(f"{server.url}/page/")
+        token = str(AccessToken.for_user(user))  # a string, not a function
+    streams: list[str] = []
+
+    def record(request: Any) -> None:
+        if urlsplit(request.url).path == "/api/events/":
+            streams.append(request.url)
+
+    page.on("request", record)
+    await page.evaluate(ALONE, {"token": token})
+    await page.wait_for_function("window.received.some(([name]) => name === 'connected')")
+    assert [c["last_seq"] for c in await received(page, "connected")] == [2]
+
+    await asyncio.to_thread(server.stop)
+    await page.wait_for_function("window.client.status !== 'live'")
+    # Stored while no server runs: only a resume from connected's position finds it.
+    await notify(user, kind="info", title="While the server was down")
+    await asyncio.to_thread(server.start)  # the same port
+    await page.wait_for_function(arrived(1))
+    await notify(user, kind="info", title="Live after the restart")
+    await page.wait_for_function(arrived(2))
+
+    titles = [n["title"] for n in await received(page, "notification")]
+    assert titles == ["While the server was down", "Live after the restart"]
+    assert await page.evaluate("window.api.unreadCount()") == 4
+    positions = [parse_qs(urlsplit(url).query).get("last_event_id") for url in streams]
+    assert positions[0] is None, "the first open knew a position the page never gave"
+    assert len(positions) >= 2 and all(p == ["2"] for p in positions[1:]), (
+        "a reopen did not resume from connected's last_seq"
+    )
+    if token is not None:
+        assert all(token not in url for url in streams), "the access token went into a URL"
+
+
+async def test_the_same_origin_bell_of_browser_md_shows_the_unread_count(
+    server: Server, user: Any, new_context: Any, publish_to: Any
+) -> None:
+    notify = publish_to(server)
+    await notify(user, kind="info", title="Waiting already")
+    # The block is a Django template: render it as the site would, for this user.
+    bell = Template(recipe("browser-session-bell")).render(
+        Context({"request": SimpleNamespace(user=user)})
+    )
+    context = await new_context()
+    await serve(context, f"{server.url}/bell/", f"{BLANK}<body>{bell}</body>")
+    page = await log_in_to(context, server, user.username, "/bell/")
+
+    await expect(page.locator("#bell")).to_have_text("1 unread")
+    (new,) = await notify(user, kind="info", title="A new one")
+    await expect(page.locator("#bell")).to_have_text("2 unread")
+    await sync_to_async(services.mark_read)(notifications=Notification.objects.filter(pk=new.pk))
+    await expect(page.locator("#bell")).to_have_text("1 unread")

@@ -10,6 +10,11 @@
  * that every tab tracks, so nothing is lost in the handover. Without Web Locks or
  * BroadcastChannel each tab simply keeps its own stream.
  *
+ * The position is the seq the stream has reached: `connected` sets it (its last_seq is where
+ * the stream goes on from), each notification moves it, and every reopen sends it as
+ * last_event_id. So a stream that drops before any notification arrived still resumes
+ * exactly, whether or not the page ever calls seen().
+ *
  * Events: "notification" (payload, {toast}), "read", "connected", "resync" (the stream's
  * own, see the contract), "status" ("live" | "reconnecting" | "offline"), "leader"
  * (whether this tab holds the stream), "unauthorized" (the stream answered 401: with the
@@ -31,8 +36,9 @@ export class NotificationClient {
    * @param {string} [options.baseUrl] origin of the notifications server; "" is this page's
    * @param {string} [options.eventsPath] the stream, "/api/events/"
    * @param {string} [options.ticketPath] the ticket endpoint, "/api/events/ticket/"
-   * @param {() => Promise<string>|string} [options.getToken] an access JWT of the embedding
-   *   site's user: switches from the session cookie to stream tickets
+   * @param {string|(() => string|Promise<string>)} [options.getToken] an access JWT of the
+   *   embedding site's user, or a function (sync or async) that returns a current one:
+   *   switches from the session cookie to stream tickets
    * @param {boolean} [options.withCredentials] send cookies to another origin (CORS)
    * @param {boolean} [options.shareAcrossTabs] one stream per browser (default true)
    * @param {string} [options.name] the lock and channel name; scope it to the user
@@ -60,6 +66,7 @@ export class NotificationClient {
     this.name = name;
     this.lastEventId = null;
     this.seen(lastEventId);
+    this.resumedFrom = null; // the last `connected` event's last_seq
     this.maxBackoffMs = maxBackoffMs;
     this.offlineAfterMs = offlineAfterMs;
     this.shared =
@@ -260,7 +267,7 @@ export class NotificationClient {
 
   /** Trade the embedding site's access token for a one-minute, stream-only ticket. */
   async _mintTicket() {
-    const token = await this.getToken();
+    const token = await resolveToken(this.getToken);
     const response = await fetch(new URL(this.ticketPath, this.baseUrl), {
       method: "POST",
       headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
@@ -330,6 +337,7 @@ export class NotificationClient {
 
   /** Hand an event to this tab's callbacks; false for a notification already seen. */
   _deliver(event, data) {
+    this._trackPosition(event, data);
     if (event === "notification") {
       // seq has no holes and only grows: one at or below the last seen is a duplicate.
       if (this.lastEventId !== null && data.seq <= this.lastEventId) return false;
@@ -339,6 +347,24 @@ export class NotificationClient {
     }
     this._emit(event, data);
     return true;
+  }
+
+  /**
+   * Take the stream's position from ``connected`` and ``resync``, in the leader and in the
+   * tabs it relays to. ``connected`` comes first: its last_seq is where the stream goes on
+   * from, but this tab may already know a later seq (from seen(), while the stream opened),
+   * so it only moves the position forward. A ``resync`` with reason unknown_position, which
+   * follows it, says the server never issued the seq this tab sent: the stream goes on from
+   * its newest, ``connected``'s last_seq, which replaces the higher local position.
+   */
+  _trackPosition(event, data) {
+    if (event === "connected") {
+      this.resumedFrom = data.last_seq;
+      this.seen(data.last_seq);
+    } else if (event === "resync" && data.reason === "unknown_position") {
+      this.lastEventId = null;
+      this.seen(this.resumedFrom);
+    }
   }
 
   /** Toast in a visible tab; in the leader when no tab is visible (someone must). */
@@ -446,6 +472,11 @@ export async function* serverSentEvents(body) {
   }
 }
 
+/** The access token that ``getToken`` gives: a string, or a function (sync or async). */
+export async function resolveToken(getToken) {
+  return typeof getToken === "function" ? getToken() : getToken;
+}
+
 function isVisible() {
   return globalThis.document?.visibilityState === "visible";
 }
@@ -462,7 +493,8 @@ export class ApiError extends Error {
  * The HTTP API: the inbox, the unread count, mark read, delete.
  *
  * Same-origin pages use the session cookie and send Django's CSRF token (from the
- * ``csrftoken`` cookie unless ``csrfToken`` is given); other sites pass ``getToken``.
+ * ``csrftoken`` cookie unless ``csrfToken`` is given); other sites pass ``getToken``, as
+ * connect() takes it: an access token, or a function (sync or async) that returns one.
  */
 export function createApi({
   baseUrl = "",
@@ -477,7 +509,7 @@ export function createApi({
     const headers = { Accept: "application/json" };
     let credentials = withCredentials ? "include" : "same-origin";
     if (getToken) {
-      headers.Authorization = `Bearer ${await getToken()}`;
+      headers.Authorization = `Bearer ${await resolveToken(getToken)}`;
       credentials = "omit";
     } else if (method !== "GET") {
       const csrf = typeof csrfToken === "function" ? csrfToken() : csrfToken ?? cookie("csrftoken");
