@@ -18,9 +18,9 @@ from collections import defaultdict, deque
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 
-from notifications import messages, metrics, shutdown
+from notifications import messages, metrics, publish, shutdown
 from notifications.conf import conf
-from notifications.limits import Slot
+from notifications.limits import Slot, unreachable
 from notifications.messages import Message
 from notifications.upkeep import Upkeep
 
@@ -48,6 +48,26 @@ class Inbox(asyncio.Queue[Message]):
             self.put_nowait(message)
         except asyncio.QueueFull:
             self.overflowed = True
+
+
+class LostConnections(logging.Filter):
+    """Drop what channels-redis logs about a Redis it cannot reach; keep the rest.
+
+    The pub/sub layer's receive task retries every second while Redis is away, and logs
+    each failure with a traceback (twenty for a twenty-second outage), then reconnects and
+    resubscribes by itself once Redis is back (redis-py does). The hub reports that outage
+    already, once when its probes fail and once when they come back, and its streams read
+    the database meanwhile: the tracebacks add nothing. Filtering that one logger keeps the
+    layer's own reconnection, which works, instead of replacing it. The filter goes by the
+    error rather than by the hub's state, because the layer's first failure comes before
+    the hub's next probe notices the outage.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and unreachable(record.exc_info[1]))
+
+
+_LOST_CONNECTIONS = LostConnections()
 
 
 class _Feed:
@@ -143,6 +163,10 @@ class Hub:
         self.inboxes: defaultdict[int, set[Inbox]] = defaultdict(set)
         self.layer = get_channel_layer()
         self.trusted = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
+        if self.trusted:
+            # The hub reports this process's outages of the layer, once each (see _run).
+            logging.getLogger("channels_redis.pubsub").addFilter(_LOST_CONNECTIONS)
+            publish.leave_outages_to_hub(asyncio.get_running_loop())
         self.subscribed = False
         self.generation = 0
         # Probes answered so far, for operators and tests to watch the feed work.
@@ -235,8 +259,9 @@ class Hub:
         if not self._outage_reported:
             self._outage_reported = True
             logger.warning(
-                "Channel layer unavailable (%r): streams catch up from the database "
+                "Channel layer unavailable (%s: %s): streams catch up from the database "
                 "every %.1fs until it is back.",
+                type(error).__name__,
                 error,
                 conf.POLL_SECONDS,
             )

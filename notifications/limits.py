@@ -151,6 +151,23 @@ class Admission:
     process_known: bool = True
 
 
+def unreachable(error: BaseException | None) -> bool:
+    """Tell whether ``error`` says that Redis is away: refused, dropped or not answering.
+
+    Such a failure is part of an outage, which the hub reports once for the whole process,
+    with its end (``notifications.hub``); code that meets it again and again while Redis is
+    away leaves it to that report. Any other error (a refused script, a bug) is reported
+    where it happens.
+    """
+    if isinstance(error, OSError):  # TimeoutError (asyncio.timeout's) is one too
+        return True
+    try:
+        from redis.exceptions import ConnectionError, TimeoutError
+    except ImportError:  # Redis is optional (the ``[redis]`` extra)
+        return False
+    return isinstance(error, ConnectionError | TimeoutError)
+
+
 def new_slot(user_id: int) -> Slot:
     """Return a slot whose id sorts by opening time, so "oldest" is the smallest id."""
     return Slot(user_id=user_id, id=f"{time.time_ns():020d}:{process_id()}:{uuid.uuid4().hex[:8]}")

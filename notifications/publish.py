@@ -24,6 +24,7 @@ from channels.layers import get_channel_layer
 
 from notifications import messages, metrics
 from notifications.conf import conf
+from notifications.limits import unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,9 @@ class _Sender:
         self.idle.set()
         self.task: asyncio.Task[None] | None = None
         self.failing = False
+        # Set on a server's loop, whose hub reports the layer's outages: see
+        # leave_outages_to_hub().
+        self.hub_reports_outages = False
         # Whether the layer has been answering quickly (see PROMPT_SECONDS).
         self.prompt = True
 
@@ -145,14 +149,16 @@ class _Sender:
             try:
                 await send(batch)
             except Exception as e:
-                self._dropped(len(batch), repr(e))
+                self._dropped(len(batch), repr(e), outage=unreachable(e))
             else:
                 self.prompt = self.loop.time() - started < PROMPT_SECONDS
                 self._recovered()
 
-    def _dropped(self, count: int, why: str) -> None:
+    def _dropped(self, count: int, why: str, *, outage: bool = False) -> None:
         metrics.doorbells_dropped.inc(count)
-        if not self.failing:
+        if outage and self.hub_reports_outages:
+            logger.debug("Dropped %d doorbell(s) while Redis is away (%s).", count, why)
+        elif not self.failing:
             self.failing = True
             logger.warning(
                 "Publishing %d message(s) to the channel layer failed (%s); streams will "
@@ -177,6 +183,16 @@ class _Sender:
     def flush(self, timeout: float) -> bool:
         """Wait (from another thread) until everything queued was sent or dropped."""
         return self.idle.wait(timeout)
+
+
+def leave_outages_to_hub(loop: asyncio.AbstractEventLoop) -> None:
+    """Have ``loop``'s sender drop doorbells quietly while Redis is away.
+
+    Called by the hub of a server process, which reports each outage of the layer once,
+    with its end: a sender failing on the same loop would otherwise report it a second
+    time. Elsewhere (a management command, a worker) the sender's own report is the only one.
+    """
+    _Sender.of(loop).hub_reports_outages = True
 
 
 class _Publisher:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from notifications import messages, publish, selectors
 from notifications.conf import conf
 from notifications.db import database
-from notifications.limits import LIVENESS_SECONDS, Slot, slots
+from notifications.limits import LIVENESS_SECONDS, Slot, slots, unreachable
 
 if TYPE_CHECKING:
     from notifications.hub import Hub
@@ -48,6 +48,8 @@ class Upkeep:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.beats = 0
+        # Whether the last renewal of the liveness key found Redis away.
+        self.redis_away = False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -65,11 +67,15 @@ class Upkeep:
         try:
             known = await slots().keep_alive()
         except Exception as e:
-            logger.warning("Could not renew this process's liveness in Redis: %r", e)
+            self.redis_away = unreachable(e)
+            _failed(e, "Could not renew this process's liveness in Redis")
             return
         if not known:
-            logger.warning("Redis had forgotten this process's streams: counting them again.")
+            # After an outage that is expected: the key expired, or Redis restarted empty.
+            log = logger.debug if self.redis_away else logger.warning
+            log("Redis had forgotten this process's streams: counting them again.")
             await self.renew_slots()
+        self.redis_away = False
 
     async def beat(self) -> None:
         if self.hub.inboxes:
@@ -87,7 +93,7 @@ class Upkeep:
             evicted = await slots().renew(renewing)
         except Exception as e:
             # Leases outlive three heartbeats: one failed renewal costs nothing yet.
-            logger.warning("Could not renew %d connection slots: %r", len(renewing), e)
+            _failed(e, "Could not renew %d connection slots", len(renewing))
             return set()
         await self._close(evicted)
         return evicted
@@ -149,6 +155,14 @@ class Upkeep:
         while self.hub.inboxes and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(FLUSH_SECONDS)
+
+
+def _failed(error: Exception, message: str, *args: object) -> None:
+    """Log a failed Redis call of the upkeep: quietly while Redis is away, since the hub
+    reports that outage once (said here, it would come every few seconds until Redis is
+    back); as a warning for any other error."""
+    log = logger.debug if unreachable(error) else logger.warning
+    log("%s: %r", message % args, error)
 
 
 def _changes(

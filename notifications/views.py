@@ -15,7 +15,7 @@ from notifications.asgi import on_close
 from notifications.conf import conf
 from notifications.db import database
 from notifications.hub import hub
-from notifications.limits import Admission, Slot, new_slot, slots
+from notifications.limits import Admission, Slot, new_slot, slots, unreachable
 from notifications.stream import Stream
 
 logger = logging.getLogger(__name__)
@@ -132,9 +132,15 @@ async def admit(user_id: int) -> Admission:
         _releasing.add(task := asyncio.ensure_future(slots().release(slot)))
         task.add_done_callback(_releasing.discard)
         raise
-    except Exception:
-        # Availability over strictness: a Redis outage must not lock every user out.
-        logger.warning("Connection limit unavailable; admitting stream unlimited.", exc_info=True)
+    except Exception as e:
+        # Availability over strictness: a Redis outage must not lock every user out. Its
+        # report is the hub's, once (each open of a reconnect storm would repeat it).
+        if unreachable(e):
+            logger.debug("Connection limit unavailable while Redis is away: %r", e)
+        else:
+            logger.warning(
+                "Connection limit unavailable; admitting stream unlimited.", exc_info=True
+            )
         return Admission(slot)
     if admission.slot is not None and not admission.process_known and await _over_limit(slot):
         return Admission(None)

@@ -59,7 +59,9 @@ ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 # Origins whose forms may post here, beyond the site's own (which nginx's Host and
 # X-Forwarded-Proto already make right): e.g. https://shop.example.com.
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
-# Reverse proxies in front: 0 trusts no X-Forwarded-* header (a client could forge them).
+# Reverse proxies in front: 0 trusts no X-Forwarded-* header (a client could forge them); n
+# trusts X-Forwarded-Proto and takes the client address from the entry the nearest proxy
+# added to X-Forwarded-For (throttles, lockouts).
 NUM_PROXIES = _env_count("NUM_PROXIES", "0")
 # Served over https: secure cookies, HSTS, and a redirect to https (not for /healthz and
 # /metrics, which a load balancer and Prometheus reach on a process directly).
@@ -71,9 +73,6 @@ REDIS_URL = os.environ.get("REDIS_URL") or None
 # Sites (or test runs) sharing one Redis database keep apart with their own prefixes.
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "asgi")
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
-# Reverse proxies in front of the site. 0: X-Forwarded-For is the client's own text and is
-# ignored; n: the client address is the entry the nearest proxy added (throttles, lockouts).
-NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
 # Throttle counts, shared by every process: by default the next database
 # of REDIS_URL's server, so that clearing the cache cannot touch the channel layer's keys.
 REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL") or cache_url(REDIS_URL)
@@ -120,6 +119,10 @@ if HTTPS:
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    if SITE_URL.startswith("https://"):
+        # To the public origin, port included: a request over plain http names the http
+        # port in its Host, never the one https is served on.
+        SECURE_SSL_HOST = urlsplit(SITE_URL).netloc
     SECURE_HSTS_SECONDS = HSTS_SECONDS
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("HSTS_INCLUDE_SUBDOMAINS", "1")
     SECURE_HSTS_PRELOAD = _env_flag("HSTS_PRELOAD", "1")

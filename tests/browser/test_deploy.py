@@ -2,22 +2,18 @@
 ``deploy/nginx/shop.conf`` (TLS, HTTP/2) in front of two daphne processes started as
 ``deploy/systemd/notifications@.service`` starts them, configured by
 ``deploy/shop.env.example``; real Chromium logs in over https, marks a notification read,
-and sees a new one arrive live; one scrape of ``/metrics`` counts both processes' streams.
+and sees a new one arrive live; one scrape of a process's ``/metrics`` counts both
+processes' streams, and the public origin does not serve it.
 
-Only what cannot be the same in a test changes: paths, ports, names, secrets. Each such
-value is replaced where the file has it, and a file that no longer has it fails the test,
-so the files cannot drift away from what is tested.
+https is served on a port other than 443, so that every redirect to it must keep the port.
+Only what cannot be the same in a test changes (``tests/deployment.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -32,69 +28,25 @@ from prometheus_client.parser import text_string_to_metric_families
 from notifications import selectors
 from tests.browser.conftest import expect, wait_live
 from tests.conftest import PASSWORD, LocalServer, free_port, started, wait_until
+from tests.deployment import (
+    DEPLOY,
+    NGINX,
+    environment,
+    nginx_main,
+    nginx_site,
+    unit_command,
+)
 from tests.e2e.conftest import ROOT, Server, manage, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DEPLOY = ROOT / "deploy"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 METRICS_TOKEN = "deploy-test-metrics-token"
-
-
-def replaced(text: str, replacements: dict[str, str], source: str) -> str:
-    """Apply each replacement, failing if ``text`` no longer holds what it replaces."""
-    for old, new in replacements.items():
-        assert old in text, f"{source} no longer has {old!r}: update this test with it"
-        text = text.replace(old, new)
-    return text
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """Make a certificate for localhost and 127.0.0.1, and its key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def environment_file(**overrides: str) -> dict[str, str]:
     """``deploy/shop.env.example``, with this machine's values in place of the examples."""
     path = DEPLOY / "shop.env.example"
-    values = dict(
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    )
+    values = environment(path.read_text())
     assert {k: values[k] for k in ("DEBUG", "HTTPS", "NUM_PROXIES")} == {
         "DEBUG": "0",
         "HTTPS": "1",
@@ -106,22 +58,18 @@ def environment_file(**overrides: str) -> dict[str, str]:
 
 
 class UnitServer(Server):
-    """daphne started with ``ExecStart=`` and ``Environment=`` of the systemd unit."""
+    """daphne started with the systemd unit's ``ExecStart=``, in this checkout."""
 
-    def __init__(self, env: dict[str, str], log: Path, metrics_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
         super().__init__(env, log)
-        unit = (DEPLOY / "systemd" / "notifications@.service").read_text().replace("\\\n", " ")
-        [exec_start] = re.findall(r"^ExecStart=(.*)$", unit, re.MULTILINE)
-        [environment] = re.findall(r"^Environment=(.*)$", unit, re.MULTILINE)
-        self.command = shlex.split(
-            replaced(
-                exec_start,
-                {"/srv/shop/venv/bin/python": sys.executable, "%i": str(self.port)},
-                "unit",
-            )
-        )
-        key, _, value = environment.partition("=")
-        self.env = {**env, key: replaced(value, {"/run/shop/metrics": str(metrics_dir)}, "unit")}
+        unit = (DEPLOY / "systemd" / "notifications@.service").read_text()
+        command, directory, env_file = unit_command(unit, str(self.port))
+        assert (command[0], directory, env_file) == (
+            "/srv/shop/venv/bin/python",
+            Path("/srv/shop/app"),
+            Path("/etc/shop/env"),
+        ), "the unit runs something else than this test: update it"
+        self.command = [sys.executable, *command[1:]]
 
     def start(self) -> None:
         self.log = self.log_path.open("ab")
@@ -137,28 +85,17 @@ class UnitServer(Server):
 class Nginx(LocalServer):
     """Debian's nginx as this test's own process: its own prefix, configuration and logs."""
 
-    def __init__(self, directory: Path, site: Callable[[int], str]) -> None:
+    def __init__(self, directory: Path, site: str, port: int, http_port: int) -> None:
         super().__init__()
-        self.directory = directory
-        self.site = site(self.port)
+        self.directory, self.site = directory, site
+        self.port, self.http_port = port, http_port
 
     def start(self) -> None:
         d = self.directory
         (d / "site.conf").write_text(self.site)
-        temp = "\n".join(
-            f"    {name}_temp_path {d / name};"
-            for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        (d / "nginx.conf").write_text(
-            f"daemon off;\nmaster_process off;\npid {d / 'nginx.pid'};\n"
-            f"error_log {d / 'error.log'} info;\n"
-            "events { worker_connections 1024; }\n"
-            "http {\n    include /etc/nginx/mime.types;\n"
-            "    default_type application/octet-stream;\n"
-            f"{temp}\n    include {d / 'site.conf'};\n}}\n"
-        )
+        conf = nginx_main(d, str(d / "site.conf"))
         self.process = subprocess.Popen(
-            [NGINX, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")],
+            [NGINX, "-p", str(d), "-c", str(conf), "-e", str(d / "error.log")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
@@ -175,27 +112,6 @@ class Nginx(LocalServer):
         return f"https://localhost:{self.port}"
 
 
-def nginx_site(*, port: int, upstreams: list[int], directory: Path, static_root: Path) -> str:
-    cert, key = self_signed_certificate(directory)
-    return replaced(
-        (DEPLOY / "nginx" / "shop.conf").read_text(),
-        {
-            "listen 80;": f"listen 127.0.0.1:{free_port()};",
-            "listen [::]:80;": "",
-            "listen 443 ssl http2;": f"listen 127.0.0.1:{port} ssl http2;",
-            "listen [::]:443 ssl http2;": "",
-            "server_name shop.example.com;": "server_name localhost;",
-            "/etc/letsencrypt/live/shop.example.com/fullchain.pem": str(cert),
-            "/etc/letsencrypt/live/shop.example.com/privkey.pem": str(key),
-            "/var/log/nginx/": f"{directory}/",
-            "/srv/shop/staticfiles/": f"{static_root}/",
-            "127.0.0.1:8001": f"127.0.0.1:{upstreams[0]}",
-            "127.0.0.1:8002": f"127.0.0.1:{upstreams[1]}",
-        },
-        "deploy/nginx/shop.conf",
-    )
-
-
 @pytest.fixture
 def site(
     django_db_setup: None, tmp_path: Path, redis_url: str
@@ -203,34 +119,35 @@ def site(
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed: apt-get install nginx (.ci/run does)")
     static_root, metrics_dir = tmp_path / "static", tmp_path / "metrics"
-    metrics_dir.mkdir()
+    https_port, http_port = free_port(), free_port()
     env = subprocess_env(
         **environment_file(
             DATABASE_URL=subprocess_env()["DATABASE_URL"],
             REDIS_URL=redis_url,
             SECRET_KEY=subprocess_env()["SECRET_KEY"],
             ALLOWED_HOSTS="localhost,127.0.0.1",
+            SITE_URL=f"https://localhost:{https_port}",
             METRICS_TOKEN=METRICS_TOKEN,
             STATIC_ROOT=str(static_root),
+            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         )
     )
     collected = manage("collectstatic", "--no-input", env=env)
     assert collected.returncode == 0, collected.stderr
     logs = iter(range(100))
-    with started(
-        lambda: UnitServer(env, tmp_path / f"daphne-{next(logs)}.log", metrics_dir)
-    ) as start:
+    with started(lambda: UnitServer(env, tmp_path / f"daphne-{next(logs)}.log")) as start:
         servers = [start(), start()]
         nginx_dir = tmp_path / "nginx"
         nginx_dir.mkdir()
-
-        def conf(port: int) -> str:
-            upstreams = [server.port for server in servers]
-            return nginx_site(
-                port=port, upstreams=upstreams, directory=nginx_dir, static_root=static_root
-            )
-
-        with started(lambda: Nginx(nginx_dir, conf)) as start_nginx:
+        conf = nginx_site(
+            (DEPLOY / "nginx" / "shop.conf").read_text(),
+            directory=nginx_dir,
+            https_port=https_port,
+            http_port=http_port,
+            upstreams=[server.port for server in servers],
+            static_root=static_root,
+        )
+        with started(lambda: Nginx(nginx_dir, conf, https_port, http_port)) as start_nginx:
             yield start_nginx(), servers
 
 
@@ -280,6 +197,48 @@ async def until_open_streams(
             await asyncio.sleep(0.2)
 
 
+async def check_metrics(
+    client: httpx.AsyncClient, nginx: Nginx, servers: list[UnitServer], user: Any
+) -> None:
+    """Prometheus scrapes a process directly, over plain http, and one scrape counts the
+    streams of both processes: the browser's, and one opened on each process directly. The
+    public origin does not serve the figures, whoever asks and however."""
+    login = {"username": user.username, "password": PASSWORD}
+    token = (await client.post(f"{nginx.url}/api/token/", json=login)).json()["access"]
+    direct = {"Host": "127.0.0.1"}
+    async with direct_stream(servers[0], token), direct_stream(servers[1], token):
+        for server in servers:
+            await until_open_streams(client, f"{server.url}/metrics", 3, **direct)
+    await until_open_streams(client, f"{servers[1].url}/metrics", 1, **direct)
+    text = await scrape(client, f"{servers[1].url}/metrics", **direct)
+    assert re.search(r"^notifications_delivery_seconds_count [1-9]", text, re.MULTILINE)
+    assert re.search(r"^notifications_channel_layer_up 1\.0$", text, re.MULTILINE)
+    for path in ("/metrics", "//metrics", "/%6Detrics", "/metrics?format=text"):
+        public = await client.get(
+            f"{nginx.url}{path}", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        assert public.status_code == 404, path
+
+
+async def check_https(client: httpx.AsyncClient, nginx: Nginx, servers: list[UnitServer]) -> None:
+    """HSTS as configured, and plain http sent to https with its port (not 443 here), from
+    nginx's port 80 and from Django, for a request that reaches a process over plain http."""
+    health = await client.get(f"{nginx.url}/healthz")
+    assert health.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
+    assert health.headers["strict-transport-security"] == (
+        "max-age=31536000; includeSubDomains; preload"
+    )
+    http_host = {"Host": f"localhost:{nginx.http_port}"}
+    plain = await client.get(
+        f"http://127.0.0.1:{nginx.http_port}/accounts/login/?next=/", headers=http_host
+    )
+    assert plain.status_code == 301
+    assert plain.headers["location"] == f"{nginx.url}/accounts/login/?next=/"
+    plain = await client.get(f"{servers[0].url}/inbox/?page=2", headers=http_host)
+    assert plain.status_code == 301
+    assert plain.headers["location"] == f"{nginx.url}/inbox/?page=2"
+
+
 async def test_the_documented_deployment_works_through_nginx_with_tls_and_http2(
     site: tuple[Nginx, list[UnitServer]],
     user: Any,
@@ -320,27 +279,8 @@ async def test_the_documented_deployment_works_through_nginx_with_tls_and_http2(
     await expect(page.locator("#badge")).to_have_text("1")
 
     async with httpx.AsyncClient(verify=False, timeout=10) as client:
-        # One scrape through the proxy counts the streams of both processes: the browser's,
-        # and one opened on each process directly.
-        login = {"username": user.username, "password": PASSWORD}
-        token = (await client.post(f"{nginx.url}/api/token/", json=login)).json()["access"]
-        async with direct_stream(servers[0], token), direct_stream(servers[1], token):
-            await until_open_streams(client, f"{nginx.url}/metrics", 3)
-            # Prometheus may scrape a process directly, over plain http: each tells the same.
-            for server in servers:
-                await until_open_streams(client, f"{server.url}/metrics", 3, Host="127.0.0.1")
-        await until_open_streams(client, f"{nginx.url}/metrics", 1)
-        text = await scrape(client, f"{nginx.url}/metrics")
-        assert re.search(r"^notifications_delivery_seconds_count [1-9]", text, re.MULTILINE)
-        assert re.search(r"^notifications_channel_layer_up 1\.0$", text, re.MULTILINE)
-
-        health = await client.get(f"{nginx.url}/healthz")
-        assert health.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
-        assert "max-age=31536000" in health.headers["strict-transport-security"]
-        # Anything else reached over plain http goes to https.
-        plain = await client.get(f"{servers[0].url}/", headers={"Host": "localhost"})
-        assert plain.status_code == 301
-        assert plain.headers["location"] == "https://localhost/"
+        await check_metrics(client, nginx, servers, user)
+        await check_https(client, nginx, servers)
         # Static files come from collectstatic's output, served by nginx alone.
         css = await client.get(f"{nginx.url}/static/site.css")
         assert css.status_code == 200 and css.headers["content-type"] == "text/css"
