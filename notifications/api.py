@@ -7,7 +7,8 @@ is JSON with a ``detail``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import InterfaceError, OperationalError
@@ -20,6 +21,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.permissions import IsAuthenticated
@@ -31,6 +33,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from notifications import clients, parsers, selectors, services
 from notifications.conf import conf
@@ -45,6 +48,9 @@ from notifications.serializers import (
 )
 from notifications.tickets import StreamTicket
 from notifications.views import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +111,22 @@ class JSONErrors:
         return exception_handler
 
 
+class SignedIn(JSONErrors):
+    """Accept a simplejwt access token or the session, and only a signed-in user.
+
+    Named here rather than left to the site's ``REST_FRAMEWORK`` defaults, which in a new
+    project are the session and basic auth: ``Authorization: Bearer`` would be a 403 there.
+    The token comes first so that a refusal is a 401 with ``WWW-Authenticate: Bearer``;
+    DRF's session authentication enforces CSRF on writes.
+    """
+
+    authentication_classes: Sequence[type[BaseAuthentication]] = (
+        JWTAuthentication,
+        SessionAuthentication,
+    )
+    permission_classes: Sequence[_PermissionClass] = (IsAuthenticated,)
+
+
 _ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
     404: OpenApiResponse(ErrorSerializer, description="No such notification of yours."),
@@ -154,7 +176,7 @@ class InboxPagination(IntegerCursorPagination):
     ),
 )
 class NotificationViewSet(
-    JSONErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    SignedIn, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """The signed-in user's notifications. Another user's are never found (404)."""
 
@@ -162,7 +184,6 @@ class NotificationViewSet(
     pagination_class = InboxPagination
     # ASCII digits only: Django's int() would read "\u0661" (Arabic-Indic one) as 1.
     lookup_value_regex = "[0-9]+"
-    permission_classes = [IsAuthenticated]
 
     def get_queryset(self) -> QuerySet[Notification]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator, signed in as nobody
@@ -264,10 +285,8 @@ class TokenRefreshView(JSONErrors, jwt_views.TokenRefreshView):
     throttle_scope = "token"
 
 
-class StreamTicketView(APIView):
+class StreamTicketView(SignedIn, APIView):
     """Mint a short-lived token that opens the stream (``?token=``) and nothing else."""
-
-    permission_classes = [IsAuthenticated]
 
     @extend_schema(
         request=None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -12,31 +11,19 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifications import preferences
-from notifications.api import JSONErrors
+from notifications import parsers, preferences
+from notifications.api import SignedIn
 from notifications.serializers import ErrorSerializer
 
 
 class PreferencesRefused(APIException):
     status_code = 400
     default_code = "invalid"
-
-
-class DepthSafeJSONParser(JSONParser):
-    """Parse JSON; a body nested too deep for Python's decoder is a 400, not a 500."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as e:
-            raise ParseError("JSON parse error: nested too deeply.") from e
 
 
 # Built with inline_serializer: a serializer class cannot declare a field named ``label``.
@@ -66,11 +53,10 @@ _CHANGE = {
 }
 
 
-class PreferencesView(JSONErrors, APIView):
+class PreferencesView(SignedIn, APIView):
     """The signed-in user's choices per registered kind."""
 
-    permission_classes = [IsAuthenticated]
-    parser_classes = [DepthSafeJSONParser]
+    parser_classes = [parsers.JSONParser]  # JSON only: the body is keyed by kind
 
     @extend_schema(
         summary="Your choices for every registered kind",

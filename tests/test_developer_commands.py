@@ -67,9 +67,16 @@ def start_private_redis(words: list[str]) -> None:
         subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
 
 
-@pytest.mark.parametrize("name", ["perf-running", "perf-reproduce", "testing-chaos"])
-def test_each_documented_command_is_accepted(name: str) -> None:
-    found = commands(recipe(name))
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param(recipe("perf-running"), id="perf-running"),
+        pytest.param(recipe("perf-reproduce"), id="perf-reproduce"),
+        pytest.param(recipe("testing-chaos"), id="testing-chaos"),
+    ],
+)
+def test_each_documented_command_is_accepted(code: str) -> None:
+    found = commands(code)
     assert found
     for words in found:
         check(words)
