@@ -33,7 +33,11 @@ def expand_make(words: list[str]) -> str:
     at = words.index("make")
     env = {**os.environ, **dict(w.split("=", 1) for w in words[:at])}
     result = subprocess.run(
-        ["make", "-n", *words[at + 1 :]], cwd=ROOT, env=env, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", *words[at + 1 :]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -339,7 +339,11 @@ def test_make_test_and_make_run_do_what_the_readme_says_they_do(tmp_path: Path) 
 
     def dry_run(target: str) -> list[str]:
         result = subprocess.run(
-            ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, check=True
+            ["make", "--no-print-directory", "-n", target],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return result.stdout.replace("\\\n", " ").splitlines()
 
