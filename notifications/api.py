@@ -37,6 +37,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from notifications import clients, parsers, selectors, services
 from notifications.conf import conf
+from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
 from notifications.models import Notification
 from notifications.pagination import IntegerCursorPagination
 from notifications.serializers import (
@@ -47,7 +48,6 @@ from notifications.serializers import (
     UnreadCountSerializer,
 )
 from notifications.tickets import StreamTicket
-from notifications.views import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass

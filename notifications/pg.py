@@ -19,9 +19,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 try:
+    import psycopg
     from psycopg_pool import AsyncConnectionPool
 except ImportError:  # The postgres extra is not installed: the ORM path serves every database.
     AsyncConnectionPool = None  # type: ignore[assignment,misc]
@@ -30,8 +31,8 @@ logger = logging.getLogger(__name__)
 
 MIN_CONNECTIONS = 1
 MAX_CONNECTIONS = 2
-# Seconds an open waits for a connection of the pool before it fails (and is retried by
-# its client, as any failure to open is).
+# Seconds an open waits for a connection of the pool before it fails (503, retried by its
+# client), unless Django's own pool of the database sets its ``timeout``: one wait for both.
 TIMEOUT_SECONDS = 10.0
 
 _pools: dict[asyncio.AbstractEventLoop, Any] = {}
@@ -44,12 +45,21 @@ def available(alias: str) -> bool:
 
 
 async def fetchall(alias: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Run one statement on ``alias`` through this loop's pool; return its rows."""
+    """Run one statement on ``alias`` through this loop's pool; return its rows.
+
+    The driver's errors of an unreachable database (a pool that cannot connect in time
+    included) are raised as Django's, which every caller already answers.
+    """
     pool = await _pool(alias)
-    async with pool.connection() as connection:
-        cursor = await connection.execute(sql, params)
-        rows: list[tuple[Any, ...]] = await cursor.fetchall()
-        return rows
+    try:
+        async with pool.connection() as connection:
+            cursor = await connection.execute(sql, params)
+            rows: list[tuple[Any, ...]] = await cursor.fetchall()
+            return rows
+    except psycopg.OperationalError as e:
+        raise OperationalError(str(e)) from e
+    except psycopg.InterfaceError as e:
+        raise InterfaceError(str(e)) from e
 
 
 async def _pool(alias: str) -> Any:
@@ -78,12 +88,18 @@ async def _open(alias: str) -> Any:
         kwargs={**params, "autocommit": True},
         min_size=MIN_CONNECTIONS,
         max_size=MAX_CONNECTIONS,
-        timeout=TIMEOUT_SECONDS,
+        timeout=_timeout(alias),
         name="notifications-open",
         open=False,
     )
     await pool.open()
     return pool
+
+
+def _timeout(alias: str) -> float:
+    pool = connections[alias].settings_dict.get("OPTIONS", {}).get("pool")
+    timeout = pool.get("timeout") if isinstance(pool, dict) else None
+    return TIMEOUT_SECONDS if timeout is None else float(timeout)
 
 
 def _forget_closed_loops() -> None:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from django.db import InterfaceError, OperationalError
 
-from notifications import auth, frames, messages, metrics, opening, selectors, sse
+from notifications import frames, messages, metrics, opening, selectors, sse
 from notifications.conf import conf
 from notifications.db import database
 from notifications.hub import Inbox, hub
@@ -61,28 +61,24 @@ class Stream:
         self.last_seq = 0
         self.revocations = 0
         self.released = False
+        # Whether the start read succeeded: a failure before it is the open's to answer.
+        self.connected = False
         # The hub's generation this stream has caught up with (see Hub).
         self.generation = 0
 
     async def start(self) -> Started:
         """Run the stream up to its ``connected`` event (the start read) and return its bytes.
 
-        Headers go out with them, so that a user refused by the read (gone, inactive,
-        password changed) is answered 401 like any other: ``auth.NotAuthenticated`` is
-        raised, and the slot is given back. A read that fails otherwise (the database is
-        down) still answers 200 with the ``retry`` frame and ends the stream at once: an
-        EventSource retries a stream that ends, never a 5xx.
+        Headers go out with them, so that a start that fails is answered as a refusal:
+        ``auth.NotAuthenticated`` for a user the read refuses (gone, inactive, password
+        changed), the database's error while it is unreachable. Whatever is raised, the
+        slot has been given back.
         """
         frames = self.frames()
         first = await anext(frames)
         try:
             connected = await anext(frames)
-        except auth.NotAuthenticated:
-            raise  # Refused: the caller answers 401.
         except StopAsyncIteration:
-            return first, None
-        except Exception:
-            logger.exception("Could not start a stream of user %s.", self.user_id)
             return first, None
         return first + connected, frames
 
@@ -102,6 +98,7 @@ class Stream:
             start = await self.read_start(
                 self.user_id, last_event_id=self.last_event_id, limit=conf.REPLAY_LIMIT
             )
+            self.connected = True
             yield frames.connected(
                 user_id=self.user_id, unread_count=start.unread_count, last_seq=start.resume_from
             )
@@ -119,6 +116,8 @@ class Stream:
         except Closed as e:
             logger.info("Stream %s of user %s closed: %s", self.slot.id, self.user_id, e)
         except (OperationalError, InterfaceError) as e:
+            if not self.connected:
+                raise  # The open answers it (503).
             # Ended rather than broken: the client reconnects with Last-Event-ID, and is told
             # to wait (503) until the database is back.
             logger.warning(

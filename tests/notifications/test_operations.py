@@ -110,7 +110,7 @@ def test_metrics_name_every_figure_of_the_contract(client: Client, metrics_token
     names = {name for name, _ in samples}
     for name in NAMES:
         assert any(n.startswith(name) for n in names), name
-    for result in ("accepted", "unauthorized", "limited", "bad_request"):
+    for result in ("accepted", "unauthorized", "limited", "unavailable", "bad_request"):
         assert (("notifications_stream_opens_total", (("result", result),))) in samples
     assert ("notifications_delivery_seconds_bucket", (("le", "0.005"),)) in samples
 

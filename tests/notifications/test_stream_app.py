@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications import auth, services, views
+from notifications import auth, opens, services
 from notifications.asgi import with_lean_stream
 from notifications.coalesce import Coalescer
 from notifications.limits import slots
@@ -117,7 +117,7 @@ async def test_a_user_the_start_read_refuses_gets_no_stream_and_keeps_no_slot(
     user: Any,
 ) -> None:
     # Authenticated by Django a moment before, deactivated since (no signal sent).
-    admission = await views.admit(user.pk)
+    admission = await opens.admit(user.pk)
     assert admission.slot is not None
     await get_user_model().objects.filter(pk=user.pk).aupdate(is_active=False)
     stream = Stream(user_id=user.pk, last_event_id=None, slot=admission.slot)
