@@ -1,4 +1,4 @@
-"""The app's figures for Prometheus, served by ``GET /metrics`` (``notifications.operations``).
+"""The app's figures for Prometheus, served by ``GET /metrics`` (``notifications.api.monitoring``).
 
 prometheus-client is optional (the ``metrics`` extra): without it every figure below is a
 no-op that costs one method call, and ``GET /metrics`` answers 404 saying so. The rest of
@@ -138,24 +138,6 @@ doorbells_dropped = _counter(
     "notifications_doorbells_dropped",
     "Doorbells not sent because the channel layer failed or hung, or too many were waiting.",
 )
-
-
-def committed(messages: Sequence[tuple[int, dict[str, Any]]]) -> None:
-    """Stamp the live messages of just-committed notifications with the time, and count them.
-
-    Called as the transaction commits, so the stream that writes the frame can measure the
-    delivery from commit to frame written.
-    """
-    from notifications.messages import NOTIFICATION
-
-    now = time.time()
-    count = 0
-    for _, message in messages:
-        if message.get("type") == NOTIFICATION:
-            message[COMMITTED_AT] = now
-            count += 1
-    if count:
-        stored.inc(count)
 
 
 def written(message: dict[str, Any] | None = None, *, replay: bool = False) -> None:

@@ -15,7 +15,7 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
-from notifications.tickets import StreamTicket
+from notifications.stream.tickets import StreamTicket
 from tests.conftest import free_port
 from tests.e2e.conftest import Server, client
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
-from notifications import messages
+from notifications.delivery import messages
 from notifications.models import Notification
 from notifications.services import mark_read, notify
 

@@ -9,8 +9,8 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 from django.urls import reverse
 
-from notifications.limits import RedisSlots, new_slot, slots
 from notifications.models import StreamCounter
+from notifications.stream.limits import RedisSlots, new_slot, slots
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 

@@ -12,10 +12,11 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications import messages, services
+from notifications import services
+from notifications.api.serializers import NotificationSerializer
+from notifications.delivery import messages
+from notifications.delivery.payloads import notification_payload
 from notifications.models import Notification
-from notifications.payloads import notification_payload
-from notifications.serializers import NotificationSerializer
 from tests.conftest import clear_cache
 from tests.layer import listening
 

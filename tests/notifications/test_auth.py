@@ -8,8 +8,8 @@ import pytest
 from django.test import Client, RequestFactory
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from notifications.auth import NotAuthenticated, stream_user
-from notifications.tickets import StreamTicket
+from notifications.stream.auth import NotAuthenticated, stream_user
+from notifications.stream.tickets import StreamTicket
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from notifications import messages
-from notifications.hub import INBOX_SIZE, Hub, Inbox, _Feed, hub
-from notifications.limits import new_slot
+from notifications.delivery import messages
+from notifications.stream.hub import Hub, _Feed, hub
+from notifications.stream.inboxes import INBOX_SIZE, Inbox
+from notifications.stream.limits import new_slot
 from project.settings import channel_layers
 from tests.conftest import free_port
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from notifications.limits import LocalSlots, RedisSlots, new_slot
+from notifications.stream.limits import LocalSlots, RedisSlots, new_slot
 
 LIMIT = 2
 

@@ -16,8 +16,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
 from notifications.asgi import with_lean_stream
-from notifications.limits import slots
-from notifications.tickets import StreamTicket
+from notifications.stream.limits import slots
+from notifications.stream.tickets import StreamTicket
 from project.asgi import application, django_application
 from tests.sse_client import AsgiStream
 

@@ -5,7 +5,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifications import sse
+from notifications.stream import sse
 from tests.sse_client import Parser
 
 

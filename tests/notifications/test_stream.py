@@ -12,11 +12,12 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from notifications import messages, publish, services
-from notifications.hub import hub
-from notifications.limits import slots
+from notifications import services
+from notifications.delivery import messages, publish
 from notifications.models import Notification
-from notifications.tickets import StreamTicket
+from notifications.stream.hub import hub
+from notifications.stream.limits import slots
+from notifications.stream.tickets import StreamTicket
 from project.asgi import application
 from project.settings import channel_layers
 from tests.conftest import free_port
@@ -468,7 +469,7 @@ async def test_a_frozen_redis_is_an_outage_and_nothing_waits_for_the_sweep(
     import os
     import signal
 
-    from notifications import hub as hub_module
+    from notifications.stream import hub as hub_module
     from tests.conftest import CHANNELS_PREFIX
 
     redis_server = redis_server_factory()

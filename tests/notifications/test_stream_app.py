@@ -11,11 +11,12 @@ from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications import auth, opens, services
+from notifications import services
 from notifications.asgi import with_lean_stream
-from notifications.coalesce import Coalescer
-from notifications.limits import slots
-from notifications.stream import Stream
+from notifications.stream import auth, opens
+from notifications.stream.coalesce import Coalescer
+from notifications.stream.connection import Stream
+from notifications.stream.limits import slots
 from project.asgi import application, django_application
 from tests.sse_client import AsgiStream
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client, RequestFactory
 
-from notifications.clients import client_address
+from notifications.api.addresses import client_address
 from tests.conftest import clear_cache
 
 PASSWORD = "correct-horse-battery-staple"  # tests/conftest.py's

@@ -2,7 +2,7 @@
 
 It serves the opens of the default ``STREAM_MIDDLEWARE`` without Django's handler (request
 signals, URL resolution, the middleware chain, the streaming response): the request is
-Django's ``ASGIRequest``, the open is :func:`notifications.opens.open_stream`'s (as in the
+Django's ``ASGIRequest``, the open is :func:`notifications.stream.opens.open_stream`'s (as in the
 Django view), and CORS headers are added by django-cors-headers' own middleware.
 
 Any method but ``GET`` (CORS preflights, the 405) and a request Django refuses as
@@ -24,7 +24,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 
-from notifications.opens import STREAM_HEADERS, Opened, open_stream
+from notifications.stream.opens import STREAM_HEADERS, Opened, open_stream
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -15,6 +15,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Sequence
@@ -22,9 +23,10 @@ from collections.abc import Sequence
 from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 
-from notifications import messages, metrics
+from notifications import metrics
 from notifications.conf import conf
-from notifications.limits import unreachable
+from notifications.delivery import messages
+from notifications.delivery.outages import unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ Addressed = tuple[int, messages.Message]  # (user_id, message for that user's st
 MAX_PENDING = 10_000
 # How long publish() waits for its doorbell to go while the layer answers quickly. Waiting
 # keeps delivery prompt: a sender thread left to compete for the interpreter's lock with a
-# caller that goes on working rang up to 30 ms late (p99, 500/s). Once a wait runs out (the
+# caller that goes on working rings late (docs/PERFORMANCE.md). Once a wait runs out (the
 # layer is slow, down or hung), callers stop waiting until a send is quick again.
 PROMPT_SECONDS = 0.05
 
@@ -51,11 +53,27 @@ async def send(addressed: Sequence[Addressed]) -> None:
             await layer.group_send(messages.STREAMS_GROUP, messages.batch(items))
 
 
+def _stamp_committed(addressed: list[Addressed]) -> None:
+    """Stamp the live messages of just-committed notifications with the time, and count them.
+
+    Called as the transaction commits, so the stream that writes the frame can measure the
+    delivery from commit to frame written.
+    """
+    now = time.time()
+    count = 0
+    for _, message in addressed:
+        if message.get("type") == messages.NOTIFICATION:
+            message[metrics.COMMITTED_AT] = now
+            count += 1
+    if count:
+        metrics.stored.inc(count)
+
+
 def publish(addressed: list[Addressed]) -> None:
     """Queue ``addressed`` messages for the background sender; return at once, never raise."""
     if not addressed:
         return
-    metrics.committed(addressed)
+    _stamp_committed(addressed)
     try:
         sender = _sender()
         sender.put(addressed)

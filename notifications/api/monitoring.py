@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from notifications import metrics as figures
 from notifications.conf import conf
+from notifications.delivery.outages import unreachable
 from notifications.errors import error
-from notifications.limits import unreachable
 
 logger = logging.getLogger(__name__)
 

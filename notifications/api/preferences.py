@@ -16,9 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifications import parsers, preferences
-from notifications.api import SignedIn
-from notifications.serializers import ErrorSerializer
+from notifications import preferences
+from notifications.api import parsers
+from notifications.api.serializers import ErrorSerializer
+from notifications.api.views import SignedIn
 
 
 class PreferencesRefused(APIException):

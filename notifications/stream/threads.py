@@ -17,7 +17,7 @@ T = TypeVar("T")
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notifications-db")
 
 
-async def database(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+async def on_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run ``func`` on the stream threads and give its database connection back at once.
 
     Django keeps a thread's connection open until its request ends, and a stream's request

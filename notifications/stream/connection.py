@@ -20,13 +20,16 @@ from typing import Protocol
 
 from django.db import InterfaceError, OperationalError
 
-from notifications import frames, messages, metrics, opening, selectors, sse
+from notifications import metrics, selectors
 from notifications.conf import conf
-from notifications.db import database
-from notifications.hub import Inbox, hub
-from notifications.limits import Slot, slots
-from notifications.messages import Message
+from notifications.delivery import messages
+from notifications.delivery.messages import Message
 from notifications.models import Notification
+from notifications.stream import frames, sse, start_read
+from notifications.stream.hub import hub
+from notifications.stream.inboxes import Inbox
+from notifications.stream.limits import Slot, slots
+from notifications.stream.threads import on_thread
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class Stream:
     ) -> None:
         self.user_id = user_id
         # How the start is read: by default for a user Django authenticated (no token).
-        self.read_start = read_start or functools.partial(opening.read_start, token=None)
+        self.read_start = read_start or functools.partial(start_read.read_start, token=None)
         self.last_event_id = last_event_id
         self.slot = slot
         self.hub = hub()
@@ -214,7 +217,7 @@ class Stream:
         """
         recheck = True
         while True:
-            page = await database(self._page_after_last_seq, recheck)
+            page = await on_thread(self._page_after_last_seq, recheck)
             recheck = False
             for notification in page:
                 yield frames.notification(notification)
@@ -232,7 +235,7 @@ class Stream:
         """Leave the hub and free the slot, whether or not the stream ever started.
 
         Safe to call again, and never raises: the stream calls it when it ends, and the
-        stream handler when the request ends (see ``notifications.asgi.on_close``).
+        stream handler when the request ends (see ``notifications.stream.handler.on_close``).
         """
         if self.inbox is not None:
             self.hub.unregister(self.user_id, self.inbox)
@@ -245,7 +248,7 @@ class Stream:
 
 
 class StartReader(Protocol):
-    """Reads where a stream starts (see ``opening.read_start``)."""
+    """Reads where a stream starts (see ``start_read.read_start``)."""
 
     def __call__(
         self, user_id: int, *, last_event_id: int | None, limit: int

@@ -8,9 +8,9 @@ Each of these would otherwise be a query or a Redis call per stream:
 - every heartbeat, renew the slots' leases, sweep the database for doorbells and
   revocations that never arrived, and close the streams of accounts that were deactivated
   or deleted without a signal (``QuerySet.update()``, raw SQL);
-- on SIGTERM (:func:`stop`, called by ``notifications.serve``), close every stream and free
-  every slot in one round trip, so a client reconnecting to another process is admitted at
-  once.
+- on SIGTERM (:meth:`Upkeep.stop`, called by the trigger of
+  :mod:`notifications.stream.shutdown`), close every stream and free every slot in one
+  round trip, so a client reconnecting to another process is admitted at once.
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from notifications import messages, publish, selectors
+from notifications import selectors
 from notifications.conf import conf
-from notifications.db import database
-from notifications.limits import LIVENESS_SECONDS, Slot, slots, unreachable
-
-if TYPE_CHECKING:
-    from notifications.hub import Hub
+from notifications.delivery import messages, publish
+from notifications.delivery.outages import unreachable
+from notifications.stream.inboxes import Inboxes
+from notifications.stream.limits import LIVENESS_SECONDS, Slot, slots
+from notifications.stream.threads import on_thread
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +42,15 @@ FLUSH_SECONDS = 0.2
 
 
 class Upkeep:
-    """The timed work of one hub's process. ``beats`` counts heartbeats done."""
+    """The timed work of one hub's process. ``beats`` counts heartbeats done.
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    ``trusted``: whether the hub's live feed can bring every publish (the sweep's doorbells
+    are useless without it: every stream reads the database on its own then).
+    """
+
+    def __init__(self, inboxes: Inboxes, *, trusted: bool) -> None:
+        self.inboxes = inboxes
+        self.trusted = trusted
         self.beats = 0
         # Whether the last renewal of the liveness key found Redis away.
         self.redis_away = False
@@ -56,7 +60,7 @@ class Upkeep:
         beat_at = loop.time() + conf.HEARTBEAT_SECONDS
         while True:
             await asyncio.sleep(max(min(LIVENESS_SECONDS, beat_at - loop.time()), 0))
-            if self.hub.inboxes:
+            if self.inboxes:
                 await self.keep_alive()
             if loop.time() >= beat_at:
                 beat_at = loop.time() + conf.HEARTBEAT_SECONDS
@@ -78,7 +82,7 @@ class Upkeep:
         self.redis_away = False
 
     async def beat(self) -> None:
-        if self.hub.inboxes:
+        if self.inboxes:
             await self.renew_slots()
             await self.sweep()
         self.beats += 1
@@ -86,7 +90,7 @@ class Upkeep:
     async def renew_slots(self, *, opening: Slot | None = None) -> set[Slot]:
         """Renew every slot of the process (and ``opening``, a slot just taken); close the
         streams evicted as the newest over their user's limit; return their ids."""
-        renewing = [inbox.slot for inbox in self.hub.all_inboxes()]
+        renewing = [inbox.slot for inbox in self.inboxes.all()]
         if opening is not None:
             renewing.append(opening)
         try:
@@ -100,7 +104,7 @@ class Upkeep:
 
     async def _close(self, evicted: set[Slot]) -> None:
         """Close the evicted streams: this process's here, the others' through the layer."""
-        for inbox in self.hub.all_inboxes():
+        for inbox in self.inboxes.all():
             if inbox.slot in evicted:
                 inbox.offer(messages.slot_lost())
         elsewhere = [slot for slot in evicted if not slot.local]
@@ -124,24 +128,24 @@ class Upkeep:
         """
         until = timezone.now() - SWEEP_GRACE
         since = until - timedelta(seconds=3 * conf.HEARTBEAT_SECONDS)
-        served = list(self.hub.inboxes)
+        served = list(self.inboxes)
         try:
-            heads, revocations, gone = await database(_changes, since, until, served)
+            heads, revocations, gone = await on_thread(_changes, since, until, served)
         except Exception:
             logger.warning("The sweep for lost doorbells failed.", exc_info=True)
             return
-        if self.hub.trusted:
+        if self.trusted:
             # Without a trusted feed, every stream reads the database on its own anyway.
             for user_id, head in heads:
-                self.hub.tell(user_id, messages.newer_seq(head))
+                self.inboxes.tell(user_id, messages.newer_seq(head))
         for user_id, count in revocations:
-            self.hub.tell(user_id, messages.revoked_lately(count))
+            self.inboxes.tell(user_id, messages.revoked_lately(count))
         for user_id in gone:
-            self.hub.tell(user_id, messages.close_user_streams())
+            self.inboxes.tell(user_id, messages.close_user_streams())
 
     async def stop(self) -> None:
         """Close every stream of the process and free their slots at once (SIGTERM)."""
-        inboxes = self.hub.all_inboxes()
+        inboxes = self.inboxes.all()
         for inbox in inboxes:
             inbox.offer(messages.server_stopping())
         try:
@@ -152,7 +156,7 @@ class Upkeep:
         logger.info("Stopping: closed %d streams and freed their slots.", len(inboxes))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_WAIT_SECONDS
-        while self.hub.inboxes and loop.time() < deadline:
+        while self.inboxes and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(FLUSH_SECONDS)
 

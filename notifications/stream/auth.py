@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from notifications.scrub import take_query_token
-from notifications.tickets import StreamTicket
+from notifications.stream.tickets import StreamTicket
 
 
 class NotAuthenticated(Exception):

@@ -6,8 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from notifications.delivery.payloads import notification_payload
 from notifications.models import Notification
-from notifications.payloads import notification_payload
 
 
 class NotificationSerializer(serializers.ModelSerializer):

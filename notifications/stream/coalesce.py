@@ -1,12 +1,11 @@
 """Serve the calls made during one turn of the event loop with one round trip.
 
 Opens come in storms (a deploy, a network blip): hundreds of streams of different users
-open at once, and each used to pay a Redis round trip for its slot and a database round
-trip for its start, each with a client library's full per-call overhead (a pooled
-connection taken and given back, a command written, a reply awaited and parsed). A
-:class:`Coalescer` gathers the keys asked for while the loop runs its ready callbacks and
-serves them together on the next turn: one pipeline, one statement. A lone open waits one
-turn of the loop, nothing more.
+open at once, each needing a Redis call for its slot and a database read for its start,
+each call with a client library's full overhead (a pooled connection taken and given back,
+a command written, a reply awaited and parsed). A :class:`Coalescer` gathers the keys
+asked for while the loop runs its ready callbacks and serves them together on the next
+turn: one pipeline, one statement. A lone open waits one turn of the loop, nothing more.
 """
 
 from __future__ import annotations

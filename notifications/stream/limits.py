@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from notifications.coalesce import Coalescer
 from notifications.conf import conf
+from notifications.stream.coalesce import Coalescer
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -151,23 +151,6 @@ class Admission:
     process_known: bool = True
 
 
-def unreachable(error: BaseException | None) -> bool:
-    """Tell whether ``error`` says that Redis is away: refused, dropped or not answering.
-
-    Such a failure is part of an outage, which the hub reports once for the whole process,
-    with its end (``notifications.hub``); code that meets it again and again while Redis is
-    away leaves it to that report. Any other error (a refused script, a bug) is reported
-    where it happens.
-    """
-    if isinstance(error, OSError):  # TimeoutError (asyncio.timeout's) is one too
-        return True
-    try:
-        from redis.exceptions import ConnectionError, TimeoutError
-    except ImportError:  # Redis is optional (the ``[redis]`` extra)
-        return False
-    return isinstance(error, ConnectionError | TimeoutError)
-
-
 def new_slot(user_id: int) -> Slot:
     """Return a slot whose id sorts by opening time, so "oldest" is the smallest id."""
     return Slot(user_id=user_id, id=f"{time.time_ns():020d}:{process_id()}:{uuid.uuid4().hex[:8]}")
@@ -282,7 +265,7 @@ class RedisSlots:
         return self._process_prefix() + process_id()
 
     async def take(self, slot: Slot, *, evict: bool) -> Admission:
-        # The takes of one turn of the loop share a round trip (see notifications.coalesce).
+        # The takes of one turn of the loop share a round trip (see notifications.stream.coalesce).
         admitted, evicted, known = await self._takes((slot, evict))
         if not admitted:
             return Admission(None, process_known=bool(known))

@@ -7,9 +7,8 @@ against its user on every other process until the crash path frees it. Twisted r
 returns: this one tells every stream to end and frees all their slots in one round trip
 (``Upkeep.stop``), then closes the open's PostgreSQL pool.
 
-``python -m notifications.serve`` installs it as it starts; under daphne's own command
-line the hub installs it when the process's first stream opens, so both get the same
-deploys.
+It is installed where the server is composed: by ``python -m notifications.serve`` as it
+starts, and by ``notifications.asgi.with_lean_stream`` under daphne's own command line.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ import sys
 from typing import Any
 
 from twisted.internet import defer
+
+from notifications.stream import hub, pg
 
 _installed = False
 
@@ -40,9 +41,6 @@ def _stop_streams() -> defer.Deferred[None]:
 
 
 async def _stop() -> None:
-    # The application, and so the models, are loaded by now.
-    from notifications import hub, pg
-
     await hub.stop()
     # Closed before the loop ends: see ``pg.close``.
     await pg.close()

@@ -2,16 +2,16 @@
 
 A notification reaches a stream either as a row (replay, catching up) or as the payload a
 publisher stored it with (live): both become the same frame here, through the one JSON
-shape in :mod:`notifications.payloads`.
+shape in :mod:`notifications.delivery.payloads`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from notifications import sse
+from notifications.delivery.payloads import Payload, notification_payload
 from notifications.models import Notification
-from notifications.payloads import Payload, notification_payload
+from notifications.stream import sse
 
 
 def notification(row_or_payload: Notification | Payload) -> bytes:

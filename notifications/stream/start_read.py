@@ -1,12 +1,11 @@
 """The read of an open in one round trip: the user, their counter, unread count, revocations.
 
-A stream's open used to visit the database twice through the ORM on a thread: simplejwt
-loading the user, then the stream reading its start. Both are one statement here, written
-once in SQL: the user's row (is the account active, has the password changed since the
-token was issued) joined to their counter and their unread count. On PostgreSQL it runs on
-the event loop (:mod:`notifications.pg`); elsewhere (SQLite) through the ORM's connection
-on the stream threads. Rows to replay, when a client resumes behind, are read after it, as
-before.
+One statement, written once in SQL: the user's row (is the account active, has the
+password changed since the token was issued) joined to their counter and their unread
+count. On PostgreSQL it runs on the event loop (:mod:`notifications.stream.pg`), batched
+with the other opens of the same turn of the loop; elsewhere (SQLite) through the ORM's
+connection on the stream threads. Rows to replay, when a client resumes behind, are read
+after it.
 
 The token was verified already, without the database (``auth.stream_token``); what it takes
 a row to check is checked here, by simplejwt's own rules (``auth.check_token_user``).
@@ -21,11 +20,12 @@ from django.contrib.auth import get_user_model
 from django.db import connections, router
 from rest_framework_simplejwt.tokens import Token
 
-from notifications import auth, pg, selectors
-from notifications.coalesce import Coalescer
-from notifications.db import database
+from notifications import selectors
 from notifications.models import Notification, StreamCounter
 from notifications.selectors import StartRow, StreamStart
+from notifications.stream import auth, pg
+from notifications.stream.coalesce import Coalescer
+from notifications.stream.threads import on_thread
 
 
 async def read_start(
@@ -40,7 +40,7 @@ async def read_start(
     if pg.available(alias):
         row = await _batched(alias)(user_id)
     else:
-        row = await database(_fetchone, alias, user_id)
+        row = await on_thread(_fetchone, alias, user_id)
     if row is None:
         raise auth.NotAuthenticated(str(auth.NOT_FOUND))
     is_active, password, *counter = row
@@ -50,7 +50,7 @@ async def read_start(
         raise auth.NotAuthenticated(str(auth.INACTIVE))
     start = StartRow(*(int(value) for value in counter))
     if start.needs_replay(last_event_id):
-        return await database(
+        return await on_thread(
             selectors.start_from, user_id, start, last_event_id=last_event_id, limit=limit
         )
     return selectors.start_from(user_id, start, last_event_id=last_event_id, limit=limit)

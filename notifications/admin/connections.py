@@ -1,7 +1,7 @@
 """The admin page "Who is connected": each user's open streams across every server process,
 with a button that closes a user's streams the way logging out does.
 
-The figures are the connection slots (``notifications.limits``): in Redis, every process's;
+The figures are the connection slots (``notifications.stream.limits``): in Redis, every process's;
 with the in-memory layer, this process's own, which is then all there is.
 """
 
@@ -22,7 +22,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 
 from notifications import services
-from notifications.limits import RedisSlots, opened_at, slots
+from notifications.stream.limits import RedisSlots, opened_at, slots
 
 User = get_user_model()
 

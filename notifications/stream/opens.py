@@ -1,7 +1,7 @@
 """One open of ``GET /api/events/``: a request in, a refusal or a started stream out.
 
-The ASGI front (:mod:`notifications.stream_app`) and the Django view
-(:mod:`notifications.views`) both call :func:`open_stream` and differ only in how they read
+The ASGI front (:mod:`notifications.stream.front`) and the Django view
+(:mod:`notifications.stream.view`) both call :func:`open_stream` and differ only in how they read
 the request and send bytes, so every situation gets one answer whichever path serves it:
 
 - a ``Host`` outside ``ALLOWED_HOSTS``, a bad ``Last-Event-ID``: 400;
@@ -31,13 +31,16 @@ from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from rest_framework_simplejwt.tokens import Token
 
-from notifications import auth, hosts, messages, metrics, opening, publish
+from notifications import metrics
 from notifications.conf import conf
-from notifications.db import database
+from notifications.delivery import messages, publish
+from notifications.delivery.outages import unreachable
 from notifications.errors import database_unavailable, error
-from notifications.hub import hub
-from notifications.limits import Admission, Slot, new_slot, slots, unreachable
-from notifications.stream import Stream
+from notifications.stream import auth, hosts, start_read
+from notifications.stream.connection import Stream
+from notifications.stream.hub import hub
+from notifications.stream.limits import Admission, Slot, new_slot, slots
+from notifications.stream.threads import on_thread
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ async def _open(request: HttpRequest) -> Opened | JsonResponse:
     admission = await admit(user_id)
     if admission.slot is None:
         return limited()
-    reader = functools.partial(opening.read_start, token=token)
+    reader = functools.partial(start_read.read_start, token=token)
     stream = Stream(
         user_id=user_id, last_event_id=last_event_id, slot=admission.slot, read_start=reader
     )
@@ -122,7 +125,7 @@ async def _credentials(request: HttpRequest) -> tuple[Any, Token | None]:
         user_id = auth.token_user_pk(token)
         if user_id is not None:
             return user_id, token
-    user = await database(_user_of, request, token)
+    user = await on_thread(_user_of, request, token)
     return user.pk, None
 
 

@@ -1,4 +1,6 @@
-"""The HTTP API (DRF). The stream itself is a plain async view in ``views.py``.
+"""The HTTP API (DRF): the inbox, its actions, tokens and stream tickets.
+
+The stream is not served here: see :mod:`notifications.stream`.
 
 Views stay thin: selectors read, services write (and tell open streams), and every error
 is JSON with a ``detail``.
@@ -35,19 +37,20 @@ from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from notifications import clients, parsers, selectors, services
-from notifications.conf import conf
-from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
-from notifications.models import Notification
-from notifications.pagination import IntegerCursorPagination
-from notifications.serializers import (
+from notifications import selectors, services
+from notifications.api import addresses, parsers
+from notifications.api.pagination import IntegerCursorPagination
+from notifications.api.serializers import (
     ErrorSerializer,
     InboxQuerySerializer,
     NotificationSerializer,
     ReadResultSerializer,
     UnreadCountSerializer,
 )
-from notifications.tickets import StreamTicket
+from notifications.conf import conf
+from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
+from notifications.models import Notification
+from notifications.stream.tickets import StreamTicket
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass
@@ -261,7 +264,7 @@ class TokenRateThrottle(ScopedRateThrottle):
     def get_ident(self, request: Request) -> str:
         # DRF's own trusts any X-Forwarded-For when NUM_PROXIES is unset: a client could
         # then pick a new identity for each attempt.
-        return clients.client_address(request) or ""
+        return addresses.client_address(request) or ""
 
 
 @extend_schema(

@@ -14,15 +14,18 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections import defaultdict, deque
+from collections import deque
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 
-from notifications import messages, metrics, publish, shutdown
+from notifications import metrics
 from notifications.conf import conf
-from notifications.limits import Slot, unreachable
-from notifications.messages import Message
-from notifications.upkeep import Upkeep
+from notifications.delivery import messages, publish
+from notifications.delivery.messages import Message
+from notifications.delivery.outages import unreachable
+from notifications.stream.inboxes import Inbox, Inboxes
+from notifications.stream.limits import Slot
+from notifications.stream.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
 
@@ -31,23 +34,6 @@ logger = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
 # The longest a stream waits for its process's first subscription.
 STARTUP_WAIT = 1.0
-# A stream further behind than this has its inbox marked overflowed and reads the database.
-INBOX_SIZE = 1000
-
-
-class Inbox(asyncio.Queue[Message]):
-    """One stream's pending messages; when full, it remembers that it dropped some."""
-
-    def __init__(self, slot: Slot) -> None:
-        super().__init__(maxsize=INBOX_SIZE)
-        self.slot = slot
-        self.overflowed = False
-
-    def offer(self, message: Message) -> None:
-        try:
-            self.put_nowait(message)
-        except asyncio.QueueFull:
-            self.overflowed = True
 
 
 class LostConnections(logging.Filter):
@@ -160,7 +146,7 @@ class Hub:
     """
 
     def __init__(self) -> None:
-        self.inboxes: defaultdict[int, set[Inbox]] = defaultdict(set)
+        self.inboxes = Inboxes()
         self.layer = get_channel_layer()
         self.trusted = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
         if self.trusted:
@@ -171,7 +157,7 @@ class Hub:
         self.generation = 0
         # Probes answered so far, for operators and tests to watch the feed work.
         self.probes_answered = 0
-        self.upkeep = Upkeep(self)
+        self.upkeep = Upkeep(self.inboxes, trusted=self.trusted)
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -190,9 +176,7 @@ class Hub:
             self._task = asyncio.ensure_future(self._run(self.layer))
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.ensure_future(self.upkeep.run())
-        inbox = Inbox(slot)
-        self.inboxes[user_id].add(inbox)
-        return inbox
+        return self.inboxes.add(user_id, slot)
 
     async def wait_started(self) -> None:
         """Wait, at most ``STARTUP_WAIT``, for the process's first subscription.
@@ -207,16 +191,12 @@ class Hub:
                     await self._started.wait()
 
     def unregister(self, user_id: int, inbox: Inbox) -> None:
-        inboxes = self.inboxes.get(user_id)
-        if inboxes is not None:
-            inboxes.discard(inbox)
-            if not inboxes:
-                del self.inboxes[user_id]
+        self.inboxes.remove(user_id, inbox)
 
     def dispatch(self, batch: Message) -> None:
         """Hand each ``(user_id, message)`` of a batch to that user's inboxes here."""
         for user_id, message in batch.get("items", ()):
-            self.tell(user_id, message)
+            self.inboxes.tell(user_id, message)
 
     async def _run(self, layer: BaseChannelLayer) -> None:
         """Keep the feed subscribed, probed and read until cancelled; on any failure, report
@@ -268,14 +248,6 @@ class Hub:
             metrics.demotions.inc()
         self._set_subscribed(False)
 
-    def all_inboxes(self) -> list[Inbox]:
-        return [inbox for group in self.inboxes.values() for inbox in group]
-
-    def tell(self, user_id: int, message: Message) -> None:
-        """Offer ``message`` to every stream of ``user_id`` in this process."""
-        for inbox in self.inboxes.get(user_id, ()):
-            inbox.offer(message)
-
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed == self.subscribed:
             return
@@ -289,9 +261,7 @@ class Hub:
     def _wake_all(self) -> None:
         """Tell every stream that doorbells may have been lost: each catches up once."""
         self.generation += 1
-        wake_up = messages.feed_changed(self.generation)
-        for inbox in self.all_inboxes():
-            inbox.offer(wake_up)
+        self.inboxes.tell_all(messages.feed_changed(self.generation))
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
@@ -310,6 +280,4 @@ def hub() -> Hub:
     current = _hubs.get(loop)
     if current is None or current.layer is not get_channel_layer():
         current = _hubs[loop] = Hub()
-        # A server started by daphne's own command line ends its streams on SIGTERM too.
-        shutdown.install()
     return current

@@ -28,7 +28,7 @@ from notifications import selectors, services
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
-from notifications.admin_connections import connection_urls
+from notifications.admin.connections import connection_urls
 from notifications.models import Notification
 
 User = get_user_model()
@@ -299,4 +299,4 @@ def _count(changes: dict[int, services.ReadChange]) -> int:
     return sum(len(change.ids) for change in changes.values())
 
 
-from notifications import admin_preferences  # noqa: E402, F401  (registers the preferences admin)
+from notifications.admin import preferences  # noqa: E402, F401  (registers the preferences admin)

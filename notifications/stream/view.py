@@ -2,7 +2,7 @@
 
 It serves the stream under ``STREAM_MIDDLEWARE``, on a site that includes only
 ``notifications.urls``, and every request the ASGI front hands over (any method but
-``GET``). The open itself is :func:`notifications.opens.open_stream`'s, as on the front.
+``GET``). The open itself is :func:`notifications.stream.opens.open_stream`'s, as on the front.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from notifications.asgi import on_close
-from notifications.opens import STREAM_HEADERS, open_stream
+from notifications.stream.handler import on_close
+from notifications.stream.opens import STREAM_HEADERS, open_stream
 
 
 # It changes nothing, whatever the method: a site's CSRF check must not stand before its 405.
