@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from notifications import services
 from project.settings import channel_layers
 from tests.conftest import free_port
-from tests.notifications.test_stream import connected, open_stream
+from tests.notifications.stream.test_connection import connected, open_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-token-for-tests"

@@ -1,9 +1,11 @@
-"""The stream driven at the ASGI level: every rule of the contract, and cleanup."""
+"""The stream driven at the ASGI level, on the ASGI front and through the Django view: every
+rule of the contract, and cleanup."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,17 +15,35 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from notifications import services
+from notifications.asgi import with_lean_stream
 from notifications.delivery import messages, publish
 from notifications.models import Notification
 from notifications.stream.hub import hub
 from notifications.stream.limits import slots
 from notifications.stream.tickets import StreamTicket
-from project.asgi import application
+from project.asgi import application, django_application
 from project.settings import channel_layers
 from tests.conftest import free_port
 from tests.sse_client import AsgiStream
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True, params=["front", "django view"])
+def served_by(
+    request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Run each test on both paths of the stream: the ASGI front, and Django's handler with
+    the app's view (a site's own ``STREAM_MIDDLEWARE``)."""
+    if request.param == "django view":
+        settings.NOTIFICATIONS = {
+            **settings.NOTIFICATIONS,
+            "STREAM_MIDDLEWARE": ["corsheaders.middleware.CorsMiddleware"],
+        }
+        monkeypatch.setattr(
+            sys.modules[__name__], "application", with_lean_stream(django_application)
+        )
+    return str(request.param)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 from notifications import services
 from notifications.asgi import with_lean_stream
 from notifications.stream import auth, opens
-from notifications.stream.coalesce import Coalescer
 from notifications.stream.connection import Stream
 from notifications.stream.limits import slots
 from project.asgi import application, django_application
@@ -125,38 +123,6 @@ async def test_a_user_the_start_read_refuses_gets_no_stream_and_keeps_no_slot(
     with pytest.raises(auth.NotAuthenticated):
         await stream.start()
     assert await slot_count(user.pk) == 0
-
-
-async def test_calls_of_one_turn_of_the_loop_share_one_batch() -> None:
-    batches: list[list[int]] = []
-
-    async def run(keys: list[int]) -> list[int | BaseException]:
-        batches.append(keys)
-        return [ValueError(key) if key == 3 else key * 10 for key in keys]
-
-    double = Coalescer(run, limit=100)
-    async with asyncio.timeout(5):
-        results = await asyncio.gather(*(double(k) for k in range(5)), return_exceptions=True)
-    assert batches == [[0, 1, 2, 3, 4]]
-    assert results[:3] == [0, 10, 20] and results[4] == 40
-    assert isinstance(results[3], ValueError)
-
-
-async def test_a_cancelled_caller_leaves_its_batch_to_the_others() -> None:
-    release = asyncio.Event()
-
-    async def run(keys: list[int]) -> list[int | BaseException]:
-        await release.wait()
-        return keys
-
-    echo = Coalescer(run, limit=2)
-    async with asyncio.timeout(5):
-        first, second, third = (asyncio.ensure_future(echo(k)) for k in (1, 2, 3))
-        await asyncio.sleep(0)  # every call is in, the first two as a full batch
-        first.cancel()
-        release.set()
-        assert await asyncio.gather(second, third) == [2, 3]
-    assert first.cancelled()
 
 
 async def test_a_refused_token_never_evicts_a_stream(user: Any, settings: Any) -> None:
