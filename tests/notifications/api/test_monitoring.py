@@ -21,7 +21,7 @@ from project.settings import channel_layers
 from tests.conftest import free_port
 from tests.notifications.stream.test_connection import connected, open_stream
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "metrics-token-for-tests"
 NAMES = (
     "notifications_streams_open",
