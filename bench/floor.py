@@ -8,8 +8,8 @@ the client leaves (at most an hour):
   ``retry`` and a ``connected`` event with an ``id``) under Django's own ``ASGIHandler``
   with no middleware at all: what opening a stream through Django costs at the least.
 - ``/bench/floor/``: a bare async Django streaming view, served like the stream itself
-  (``notifications.asgi.StreamHandler``: Django's handler with the stream's middleware).
-- ``/bench/floor/db/``: plus one query through the stream's own ``database()`` helper.
+  (``notifications.stream.handler.StreamHandler``: Django's handler with the stream's middleware).
+- ``/bench/floor/db/``: plus one query through the stream's own ``on_thread()`` helper.
 - ``/bench/floor/db+layer/``: plus a channel-layer group joined and a receive kept pending.
 - ``/bench/site-floor/``: the bare view behind the site's full middleware instead.
 """
@@ -37,8 +37,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 async def bare(request: HttpRequest) -> StreamingHttpResponse:
     """Send the stream's two first frames, then stay idle (bounded) until the client leaves."""
-    from notifications import frames as stream_frames
-    from notifications import sse
+    from notifications.stream import frames as stream_frames
+    from notifications.stream import sse
 
     async def frames() -> AsyncIterator[bytes]:
         yield sse.retry(2000)
@@ -71,11 +71,11 @@ async def _hold_layer() -> None:
 
 async def floor(request: HttpRequest, parts: str = "") -> StreamingHttpResponse:
     """Stream the first event, then stay idle (bounded) until the client disconnects."""
-    from notifications.db import database  # after Django is set up
+    from notifications.stream.threads import on_thread  # after Django is set up
 
     options = set(parts.split("+"))
     if "db" in options:
-        await database(_one_query)
+        await on_thread(_one_query)
 
     async def frames() -> AsyncIterator[bytes]:
         yield FIRST
@@ -103,7 +103,7 @@ async def raw(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _lean_handler() -> Any:
-    from notifications.asgi import StreamHandler
+    from notifications.stream.handler import StreamHandler
 
     return StreamHandler()
 

@@ -18,10 +18,10 @@ Marks = tuple[float, float, float, float]
 
 
 class Timer:
-    """Wrap ``notifications.publish.publish`` to note when each publish starts and ends."""
+    """Wrap ``notifications.delivery.publish.publish`` to note when each publish starts and ends."""
 
     def __init__(self) -> None:
-        from notifications import publish
+        from notifications.delivery import publish
 
         self.original = publish.publish
         self.spans: list[tuple[float, float]] = []
@@ -47,7 +47,7 @@ def warm_up() -> None:
     """Open the database connection and the channel layer before the clock starts."""
     from django.db import connection
 
-    from notifications import messages, publish
+    from notifications.delivery import messages, publish
 
     connection.ensure_connection()
     # User 0 does not exist: this group has no members.

@@ -16,7 +16,7 @@ def _user_model() -> Any:
 
 def mint(user_id: int, password_hash: str) -> str:
     """Return a fresh stream ticket of ``user_id``, as ``POST /api/events/ticket/`` would."""
-    from notifications.tickets import StreamTicket
+    from notifications.stream.tickets import StreamTicket
 
     user = _user_model()(pk=user_id, password=password_hash, is_active=True)
     return str(StreamTicket.for_user(user))

@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "ON_LIMIT": "reject",
     # The Retry-After header of a 429.
     "LIMIT_RETRY_AFTER_SECONDS": 5,
-    # Under ``python -m notifications.serve``: a stream whose client stopped reading is closed
+    # Under daphne (either command line): a stream whose client stopped reading is closed
     # once this many bytes wait unsent in the process (the client resumes with Last-Event-ID).
     "SLOW_CLIENT_BUFFER_BYTES": 1_048_576,
     # At most this many stored notifications are replayed on resume; further behind: resync.

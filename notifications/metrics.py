@@ -1,4 +1,4 @@
-"""The app's figures for Prometheus, served by ``GET /metrics`` (``notifications.operations``).
+"""The app's figures for Prometheus, served by ``GET /metrics`` (``notifications.api.monitoring``).
 
 prometheus-client is optional (the ``metrics`` extra): without it every figure below is a
 no-op that costs one method call, and ``GET /metrics`` answers 404 saying so. The rest of
@@ -18,12 +18,9 @@ import atexit
 import os
 import re
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from functools import wraps
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
-
-from django.http.response import HttpResponseBase
 
 try:
     import prometheus_client
@@ -34,7 +31,7 @@ except ImportError:  # pragma: no cover - exercised by the test that hides the p
 # The field of a notification's live message that carries the time its row was committed.
 COMMITTED_AT = "committed_at"
 # The results ``notifications_stream_opens_total`` counts opens by.
-OPEN_RESULTS = ("accepted", "unauthorized", "limited", "bad_request")
+OPEN_RESULTS = ("accepted", "unauthorized", "limited", "unavailable", "bad_request")
 # Commit to frame written: a few ms when the doorbell works, up to a heartbeat or two when
 # the sweep found a lost one.
 DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60)
@@ -98,7 +95,8 @@ streams_open = _gauge(
 )
 stream_opens = _counter(
     "notifications_stream_opens",
-    "Requests to open a stream, by result: accepted, unauthorized, limited, bad_request.",
+    "Requests to open a stream, by result: accepted, unauthorized, limited, unavailable,"
+    " bad_request.",
     ["result"],
 )
 for _result in OPEN_RESULTS:
@@ -142,24 +140,6 @@ doorbells_dropped = _counter(
 )
 
 
-def committed(messages: Sequence[tuple[int, dict[str, Any]]]) -> None:
-    """Stamp the live messages of just-committed notifications with the time, and count them.
-
-    Called as the transaction commits, so the stream that writes the frame can measure the
-    delivery from commit to frame written.
-    """
-    from notifications.messages import NOTIFICATION
-
-    now = time.time()
-    count = 0
-    for _, message in messages:
-        if message.get("type") == NOTIFICATION:
-            message[COMMITTED_AT] = now
-            count += 1
-    if count:
-        stored.inc(count)
-
-
 def written(message: dict[str, Any] | None = None, *, replay: bool = False) -> None:
     """Count a notification frame written to a stream; time it if it came live."""
     delivered.inc()
@@ -178,22 +158,9 @@ def open_result(status: int) -> str:
         return "unauthorized"
     if status == 429:
         return "limited"
+    if status == 503:
+        return "unavailable"
     return "bad_request"
-
-
-View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
-
-
-def counting_opens(view: View) -> View:
-    """Wrap the async stream view so that each answer is counted by its result."""
-
-    @wraps(view)
-    async def counted(request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = await view(request, *args, **kwargs)
-        stream_opens.labels(result=open_result(response.status_code)).inc()
-        return response
-
-    return counted
 
 
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")

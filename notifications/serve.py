@@ -2,10 +2,10 @@
 
 daphne writes its access log straight to a stream, bypassing ``logging``, and a request line
 holds the query string: ``GET /api/events/?token=...``. This is daphne's own command line
-with that changed, and with the end of every stream on SIGTERM (``notifications.shutdown``)
-installed as the server starts, before daphne's own shutdown, rather than with the first
-stream. The slow-client bound (``notifications.backpressure``) holds under either command.
-Every daphne option works as usual::
+with that changed, and with the end of every stream on SIGTERM
+(``notifications.stream.shutdown``) installed as the server starts, before daphne's own
+shutdown. The slow-client bound (``notifications.stream.backpressure``) holds under either
+command. Every daphne option works as usual::
 
     python -m notifications.serve -e tcp:port=8000:interface=127.0.0.1:backlog=1024 \\
         project.asgi:application
@@ -19,7 +19,6 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
-from notifications import shutdown
 from notifications.scrub import scrub
 
 ActionLogger = Callable[[str, str, dict[str, Any]], None]
@@ -44,7 +43,10 @@ class ScrubbingServer(Server):
 
     def run(self) -> None:
         # Before daphne's own trigger, which cancels the requests: the streams are told to
-        # end and their slots are freed while the event loop still runs.
+        # end and their slots are freed while the event loop still runs. Imported here, once
+        # daphne has loaded the application (and with it the models the stream reads).
+        from notifications.stream import shutdown
+
         shutdown.install()
         super().run()
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from notifications import api, api_preferences, metrics, operations, unsubscribe, views
+from notifications.api import monitoring, preferences, unsubscribe
+from notifications.api import views as api
+from notifications.stream import view
 
 app_name = "notifications"
 
@@ -11,17 +13,17 @@ router = SimpleRouter()
 router.register("api/notifications", api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
-    path("api/events/", metrics.counting_opens(views.events), name="events"),
+    path("api/events/", view.events, name="events"),
     path("api/events/ticket/", api.StreamTicketView.as_view(), name="events-ticket"),
     path("api/token/", api.TokenObtainView.as_view(), name="token"),
     path("api/token/refresh/", api.TokenRefreshView.as_view(), name="token-refresh"),
-    path("api/preferences/", api_preferences.PreferencesView.as_view(), name="preferences"),
+    path("api/preferences/", preferences.PreferencesView.as_view(), name="preferences"),
     path(
         "notifications/unsubscribe/<str:token>/",
         unsubscribe.unsubscribe,
         name="email-unsubscribe",
     ),
     *router.urls,
-    path("healthz", operations.healthz, name="healthz"),
-    path("metrics", operations.metrics, name="metrics"),
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("metrics", monitoring.metrics, name="metrics"),
 ]

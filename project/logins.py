@@ -16,7 +16,7 @@ from django.shortcuts import render
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 
-from notifications import api
+from notifications.api import views
 
 
 def cooloff_seconds() -> int:
@@ -42,7 +42,7 @@ def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
     return response
 
 
-class TokenObtainView(api.TokenObtainView):
+class TokenObtainView(views.TokenObtainView):
     """``POST /api/token/``, answering a locked-out client or username with a 429, not a 401.
 
     axes marks the DRF request it was handed, which its middleware never sees.

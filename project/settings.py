@@ -214,7 +214,7 @@ def channel_layers(redis_url: str | None, prefix: str = "asgi") -> dict[str, Any
     ``PUBLISH``. The core layer costs four Redis round trips per message received: at 500
     notifications/s its p99 latency was 33 ms against 5 ms (docs/PERFORMANCE.md). Pub/sub
     keeps nothing for a subscriber that is away; the stream does not need it to, since the
-    database is the log and the hub notices a dead feed (see ``notifications.hub``).
+    database is the log and the hub notices a dead feed (see ``notifications.stream.hub``).
     """
     if not redis_url:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -252,7 +252,7 @@ AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "notifications.clients.client_address"
+AXES_CLIENT_IP_CALLABLE = "notifications.api.addresses.client_address"
 AXES_LOCKOUT_CALLABLE = "project.logins.locked_out"
 AXES_DISABLE_ACCESS_LOG = True
 
@@ -296,7 +296,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TOKEN_THROTTLE_RATE", "20/min")},
-    "DEFAULT_PARSER_CLASSES": ["notifications.parsers.JSONParser", *_FORM_PARSERS],
+    "DEFAULT_PARSER_CLASSES": ["notifications.api.parsers.JSONParser", *_FORM_PARSERS],
     # JSON only: the browsable API (?format=api, Accept: text/html) answered refusals in
     # HTML, and every refusal under /api/ is JSON with a "detail".
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from notifications.schema_views import SchemaView, SwaggerView
+from notifications.api.schema_views import SchemaView, SwaggerView
 from project import logins, views
 
 urlpatterns = [

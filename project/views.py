@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -43,7 +44,10 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Answer a malformed API request (a disallowed ``Host``, a body too large) in JSON."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Bad request."}, status=400)
+        # Worded as the stream's own refusal, which its ASGI front answers before Django.
+        bad_host = isinstance(exception, DisallowedHost)
+        detail = "Invalid Host header." if bad_host else "Bad request."
+        return JsonResponse({"detail": detail}, status=400)
     return default_bad_request(request, exception)
 
 

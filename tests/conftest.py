@@ -192,9 +192,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 async def _close_loop_pool() -> AsyncIterator[None]:
     """Close the pool an async test's streams opened, while its loop still runs
-    (``notifications.pg.close`` says why it must be then)."""
+    (``notifications.stream.pg.close`` says why it must be then)."""
     yield
-    from notifications import pg
+    from notifications.stream import pg
 
     await pg.close()
 
@@ -202,13 +202,13 @@ async def _close_loop_pool() -> AsyncIterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def _close_async_connections(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
     """Close what async tests left open on asgiref's sync thread, and the async pools of
-    their loops (``notifications.pg``), before the test database is dropped (PostgreSQL
+    their loops (``notifications.stream.pg``), before the test database is dropped (PostgreSQL
     refuses to drop a database that is in use)."""
     yield
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
-    from notifications import pg
+    from notifications.stream import pg
 
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()

@@ -10,7 +10,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from notifications.messages import BATCH, NOTIFICATION, STREAMS_GROUP
+from notifications.delivery.messages import BATCH, NOTIFICATION, STREAMS_GROUP
 
 Message = dict[str, Any]
 

@@ -72,11 +72,18 @@ DAPHNE = [sys.executable, "-m", "daphne"]
 class Server(LocalServer):
     """A daphne process serving the project."""
 
-    def __init__(self, env: dict[str, str], log: Path, command: list[str] = SERVE) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        command: list[str] = SERVE,
+        application: str = "project.asgi:application",
+    ) -> None:
         super().__init__()
         self.env = env
         self.log_path = log
         self.command = command
+        self.application = application
 
     @property
     def url(self) -> str:
@@ -88,7 +95,7 @@ class Server(LocalServer):
             [
                 *self.command, "-v", "1",
                 "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024",
-                "project.asgi:application",
+                self.application,
             ],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -111,12 +118,17 @@ def start_server(
     django_db_setup: None, tmp_path: Path, redis_url: str
 ) -> Iterator[Callable[..., Server]]:
     """Start daphne servers: ``start_server(REDIS_URL=None)`` runs the embedded default,
-    ``start_server(command=DAPHNE)`` daphne's own command line."""
+    ``start_server(command=DAPHNE)`` daphne's own command line, ``application=`` another
+    ASGI application than the project's."""
     logs = (tmp_path / f"daphne-{n}.log" for n in itertools.count())
 
-    def make(command: list[str] = SERVE, **env: str | None) -> Server:
+    def make(
+        command: list[str] = SERVE,
+        application: str = "project.asgi:application",
+        **env: str | None,
+    ) -> Server:
         defaults = {"REDIS_URL": redis_url, "NOTIFICATIONS_HEARTBEAT_SECONDS": "1"}
-        return Server(subprocess_env(**{**defaults, **env}), next(logs), command)
+        return Server(subprocess_env(**{**defaults, **env}), next(logs), command, application)
 
     with started(make) as start:
         yield start

@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications.tickets import StreamTicket
+from notifications.stream.tickets import StreamTicket
 from tests.e2e.conftest import Server, client, send
 from tests.e2e.fuzz_corpus import Fuzzed, corpus
 from tests.e2e.listener import Listener

@@ -107,8 +107,8 @@ async def test_a_redis_outage_is_one_warning_when_it_goes_and_one_line_when_it_i
     assert "Traceback" not in window, window
     lines = logged(window)
     assert [(level, name) for level, name, _ in lines] == [
-        ("WARNING", "notifications.hub"),
-        ("INFO", "notifications.hub"),
+        ("WARNING", "notifications.stream.hub"),
+        ("INFO", "notifications.stream.hub"),
     ], window
     assert lines[0][2].startswith("Channel layer unavailable (ConnectionError: "), window
     assert lines[1][2] == "Channel layer is back: streams are live again."

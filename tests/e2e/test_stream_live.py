@@ -16,7 +16,7 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
-from notifications.tickets import StreamTicket
+from notifications.stream.tickets import StreamTicket
 from project.settings import channel_layers
 from tests.e2e.conftest import Server, client, send
 from tests.e2e.listener import Listener

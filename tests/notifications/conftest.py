@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from notifications import publish
+from notifications.delivery import publish
 
 
 @pytest.fixture

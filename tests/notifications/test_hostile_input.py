@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications import schema_views, services
+from notifications import services
+from notifications.api import schema_views
 from notifications.models import Notification
 from project.asgi import application
 from tests.sse_client import AsgiStream

@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import messages, publish
+from notifications.delivery import messages, publish
+from notifications.delivery.payloads import notification_payload
 from notifications.models import Notification, StreamCounter
-from notifications.payloads import notification_payload
 from notifications.services import (
     InvalidNotification,
     NotificationNotFound,
@@ -354,7 +354,7 @@ def test_a_failed_publish_is_logged_and_the_row_kept(
         }
     }
 
-    with caplog.at_level(logging.WARNING, logger="notifications.publish"):
+    with caplog.at_level(logging.WARNING, logger="notifications.delivery.publish"):
         with django_capture_on_commit_callbacks(execute=True):
             [stored] = send(user)
         assert publish.flush()

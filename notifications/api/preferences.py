@@ -1,0 +1,102 @@
+"""``GET`` and ``PATCH /api/preferences/``: each registered kind with the user's choices."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications import preferences
+from notifications.api import parsers
+from notifications.api.serializers import ErrorSerializer
+from notifications.api.views import SignedIn
+
+
+class PreferencesRefused(APIException):
+    status_code = 400
+    default_code = "invalid"
+
+
+# Built with inline_serializer: a serializer class cannot declare a field named ``label``.
+_CHOICE = inline_serializer(
+    "PreferenceChoice",
+    {
+        "kind": serializers.CharField(help_text="The kind, as in each notification's `kind`."),
+        "label": serializers.CharField(help_text="Its name for people."),
+        "in_app": serializers.BooleanField(help_text="Stored and streamed to the user."),
+        "email": serializers.BooleanField(help_text="Emailed when left unread."),
+        "critical": serializers.BooleanField(help_text="Locked: the user cannot change it."),
+    },
+)
+PreferencesSerializer = inline_serializer("Preferences", {"kinds": _CHOICE.__class__(many=True)})
+
+
+# A JSON object keyed by kind: a shape no serializer has, so the schema is written out.
+_CHANGE = {
+    "type": "object",
+    "description": "Kinds to change; either switch may be left out.",
+    "additionalProperties": {
+        "type": "object",
+        "properties": {"in_app": {"type": "boolean"}, "email": {"type": "boolean"}},
+        "additionalProperties": False,
+        "minProperties": 1,
+    },
+}
+
+
+class PreferencesView(SignedIn, APIView):
+    """The signed-in user's choices per registered kind."""
+
+    parser_classes = [parsers.JSONParser]  # JSON only: the body is keyed by kind
+
+    @extend_schema(
+        summary="Your choices for every registered kind",
+        responses={200: PreferencesSerializer, 401: ErrorSerializer},
+        tags=["preferences"],
+    )
+    def get(self, request: Request) -> Response:
+        return self._choices(preferences.choices_for(_user_id(request)))
+
+    @extend_schema(
+        summary="Change some of your choices",
+        description="Everything is checked first: an unknown kind, a critical kind turned off "
+        "or a malformed body is a 400 and changes nothing. Answers with every choice.",
+        request={"application/json": _CHANGE},
+        examples=[
+            OpenApiExample(
+                "Email for shipped orders, nothing in the app for placed ones",
+                value={"order.shipped": {"email": True}, "order.placed": {"in_app": False}},
+                request_only=True,
+            )
+        ],
+        responses={
+            200: PreferencesSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Unknown kind, or not allowed."),
+            401: ErrorSerializer,
+        },
+        tags=["preferences"],
+    )
+    def patch(self, request: Request) -> Response:
+        try:
+            choices = preferences.change(user_id=_user_id(request), changes=request.data)
+        except preferences.InvalidPreferences as e:
+            raise PreferencesRefused(str(e)) from e
+        return self._choices(choices)
+
+    def _choices(self, choices: list[preferences.Choice]) -> Response:
+        return Response({"kinds": [dataclasses.asdict(choice) for choice in choices]})
+
+
+def _user_id(request: Request) -> int:
+    """The signed-in user's id (``IsAuthenticated`` has let only them through)."""
+    return int(request.user.pk)  # type: ignore[arg-type]

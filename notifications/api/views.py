@@ -1,0 +1,303 @@
+"""The HTTP API (DRF): the inbox, its actions, tokens and stream tickets.
+
+The stream is not served here: see :mod:`notifications.stream`.
+
+Views stay thin: selectors read, services write (and tell open streams), and every error
+is JSON with a ``detail``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import InterfaceError, OperationalError
+from django.db.models import QuerySet
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework_simplejwt import serializers as jwt_serializers
+from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from notifications import selectors, services
+from notifications.api import addresses, parsers
+from notifications.api.pagination import IntegerCursorPagination
+from notifications.api.serializers import (
+    ErrorSerializer,
+    InboxQuerySerializer,
+    NotificationSerializer,
+    ReadResultSerializer,
+    UnreadCountSerializer,
+)
+from notifications.conf import conf
+from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
+from notifications.models import Notification
+from notifications.stream.tickets import StreamTicket
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
+
+logger = logging.getLogger(__name__)
+
+# The token endpoints' rate when ``DEFAULT_THROTTLE_RATES`` has no "token" entry.
+DEFAULT_TOKEN_RATE = "20/min"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Handle errors as DRF does, and give every error body a ``detail``.
+
+    Field errors (``{"username": ["..."]}``) become ``{"detail": "username: ...",
+    "errors": {...}}``, so a client can always show ``detail``.
+    """
+    if isinstance(exc, OperationalError | InterfaceError):
+        # A passing outage, not a bug: the client is told when to try again.
+        logger.warning("The database is unavailable: %r", exc)
+        return Response(
+            {"detail": DATABASE_UNAVAILABLE},
+            status=503,
+            headers={"Retry-After": RETRY_AFTER_OUTAGE},
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and not (isinstance(response.data, dict) and "detail" in response.data):
+        response.data = {"detail": _first_message(response.data), "errors": response.data}
+    return response
+
+
+def _first_message(errors: Any, field: str | None = None) -> str:
+    if isinstance(errors, dict):
+        if not errors:
+            return "Invalid input."
+        key, value = next(iter(errors.items()))
+        return _first_message(value, None if key == api_settings.NON_FIELD_ERRORS_KEY else key)
+    if isinstance(errors, list):
+        return _first_message(errors[0], field) if errors else "Invalid input."
+    return f"{field}: {errors}" if field else str(errors)
+
+
+def _user(request: Request) -> AbstractBaseUser:
+    """Return the signed-in user of a view that requires one (``IsAuthenticated``)."""
+    if not isinstance(request.user, AbstractBaseUser):
+        raise NotAuthenticated()
+    return request.user
+
+
+def _user_id(request: Request) -> int:
+    user_id: int = _user(request).pk
+    return user_id
+
+
+class JSONErrors:
+    """Use this module's exception handler, whatever the site's ``EXCEPTION_HANDLER``, and a
+    JSON parser that answers a too deeply nested body with a 400."""
+
+    parser_classes = parsers.DEFAULT_PARSER_CLASSES
+
+    def get_exception_handler(self) -> Any:
+        return exception_handler
+
+
+class SignedIn(JSONErrors):
+    """Accept a simplejwt access token or the session, and only a signed-in user.
+
+    Named here rather than left to the site's ``REST_FRAMEWORK`` defaults, which in a new
+    project are the session and basic auth: ``Authorization: Bearer`` would be a 403 there.
+    The token comes first so that a refusal is a 401 with ``WWW-Authenticate: Bearer``;
+    DRF's session authentication enforces CSRF on writes.
+    """
+
+    authentication_classes: Sequence[type[BaseAuthentication]] = (
+        JWTAuthentication,
+        SessionAuthentication,
+    )
+    permission_classes: Sequence[_PermissionClass] = (IsAuthenticated,)
+
+
+_ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
+    404: OpenApiResponse(ErrorSerializer, description="No such notification of yours."),
+}
+_TOKEN_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="A field is missing or malformed."),
+    401: OpenApiResponse(ErrorSerializer, description="Wrong credentials or token."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+
+
+class InboxPagination(IntegerCursorPagination):
+    """Newest first by ``seq``, which is unique per user, so pages never skip or repeat."""
+
+    ordering = "-seq"
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your notifications, newest first",
+        description="Cursor-paginated by `seq`: follow `next` for older notifications.",
+        parameters=[
+            OpenApiParameter(
+                "unread",
+                bool,
+                description="`true`: only unread notifications; `false` (default): all.",
+            )
+        ],
+        responses={
+            200: NotificationSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="Bad `unread` value."),
+            401: _ERRORS[401],
+        },
+    ),
+    retrieve=extend_schema(
+        summary="Get one of your notifications",
+        description="The same object as the stream's `notification` event.",
+        responses={200: NotificationSerializer, **_ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete one of your notifications",
+        description="Deleting an unread notification sends `event: read` with the new count.",
+        responses={204: None, **_ERRORS},
+    ),
+)
+class NotificationViewSet(
+    SignedIn, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The signed-in user's notifications. Another user's are never found (404)."""
+
+    serializer_class = NotificationSerializer
+    pagination_class = InboxPagination
+    # ASCII digits only: Django's int() would read "\u0661" (Arabic-Indic one) as 1.
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, signed in as nobody
+            return Notification.objects.none()
+        return selectors.inbox(_user_id(self.request))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # A plain dict: a QueryDict would make "?unread=" mean "not given", as in HTML forms.
+        query = InboxQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        inbox = selectors.inbox(
+            _user_id(request), unread_only=query.validated_data.get("unread") == "true"
+        )
+        page = self.paginate_queryset(inbox)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        notification = self.get_object()
+        try:
+            services.delete_notification(user_id=_user_id(request), notification_id=notification.pk)
+        except services.NotificationNotFound as e:  # deleted meanwhile
+            raise NotFound() from e
+        return Response(status=204)
+
+    @extend_schema(
+        summary="Count your unread notifications",
+        description="The number a notification bell shows.",
+        responses={200: UnreadCountSerializer, 401: _ERRORS[401]},
+    )
+    @action(detail=False, url_path="unread-count", pagination_class=None)
+    def unread_count(self, request: Request) -> Response:
+        return Response({"unread_count": selectors.unread_count(_user_id(request))})
+
+    @extend_schema(
+        summary="Mark one notification read",
+        description="Your open streams get `event: read` with the id and the new count. "
+        "Marking a read notification again changes nothing and returns no ids.",
+        request=None,
+        responses={200: ReadResultSerializer, **_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        notification = self.get_object()
+        return self._mark_read(selectors.inbox(_user_id(request)).filter(pk=notification.pk))
+
+    @extend_schema(
+        summary="Mark all your notifications read",
+        description="Your open streams get `event: read` with the ids and the new count.",
+        request=None,
+        responses={200: ReadResultSerializer, 401: _ERRORS[401]},
+    )
+    @action(detail=False, methods=["post"], url_path="read-all", pagination_class=None)
+    def read_all(self, request: Request) -> Response:
+        return self._mark_read(selectors.inbox(_user_id(request)))
+
+    def _mark_read(self, notifications: QuerySet[Notification]) -> Response:
+        user_id = _user_id(self.request)
+        change = services.mark_read(notifications=notifications).get(user_id)
+        if change is None:  # nothing was unread: nothing changed, nobody counted yet
+            change = services.ReadChange(ids=[], unread_count=selectors.unread_count(user_id))
+        return Response({"ids": change.ids, "unread_count": change.unread_count})
+
+
+class TokenRateThrottle(ScopedRateThrottle):
+    """Throttle per client at the view's scope rate in ``DEFAULT_THROTTLE_RATES``.
+
+    The rate is read on each request rather than once at import, so changed settings take
+    effect; a site that sets no rate for the scope gets ``DEFAULT_TOKEN_RATE``.
+    """
+
+    def get_rate(self) -> str | None:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "", DEFAULT_TOKEN_RATE)
+        return None if rate is None else str(rate)
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own trusts any X-Forwarded-For when NUM_PROXIES is unset: a client could
+        # then pick a new identity for each attempt.
+        return addresses.client_address(request) or ""
+
+
+@extend_schema(
+    responses={200: jwt_serializers.TokenObtainPairSerializer, **_TOKEN_ERRORS},
+    tags=["token"],
+)
+class TokenObtainView(JSONErrors, jwt_views.TokenObtainPairView):
+    """Exchange a username and password for an access and a refresh token."""
+
+    throttle_classes = [TokenRateThrottle]
+    throttle_scope = "token"
+
+
+@extend_schema(
+    responses={200: jwt_serializers.TokenRefreshSerializer, **_TOKEN_ERRORS}, tags=["token"]
+)
+class TokenRefreshView(JSONErrors, jwt_views.TokenRefreshView):
+    """Exchange a refresh token for a new access token."""
+
+    throttle_classes = [TokenRateThrottle]
+    throttle_scope = "token"
+
+
+class StreamTicketView(SignedIn, APIView):
+    """Mint a short-lived token that opens the stream (``?token=``) and nothing else."""
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "StreamTicket",
+            {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()},
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        ticket = StreamTicket.for_user(_user(request))
+        return Response({"ticket": str(ticket), "expires_in": conf.TICKET_LIFETIME_SECONDS})

@@ -1,0 +1,249 @@
+"""The doorbell: messages to a user's live streams over the channel layer.
+
+The database is the log; these messages only say "look now". A lost one delays a
+notification (the stream fills the gap from the database) and never loses it. So
+:func:`publish` never makes its caller wait for the channel layer and never raises: it hands
+the messages to a background sender and returns. The sender rings them in order; while the
+layer is down or hangs, what it cannot send is dropped (at most ``MAX_PENDING`` wait), said
+once in the log and counted, and streams catch up from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Sequence
+
+from asgiref.sync import SyncToAsync
+from channels.layers import get_channel_layer
+
+from notifications import metrics
+from notifications.conf import conf
+from notifications.delivery import messages
+from notifications.delivery.outages import unreachable
+
+logger = logging.getLogger(__name__)
+
+Addressed = tuple[int, messages.Message]  # (user_id, message for that user's streams)
+
+# Doorbells waiting to be sent, at most: beyond, new ones are dropped.
+MAX_PENDING = 10_000
+# How long publish() waits for its doorbell to go while the layer answers quickly. Waiting
+# keeps delivery prompt: a sender thread left to compete for the interpreter's lock with a
+# caller that goes on working rings late (docs/PERFORMANCE.md). Once a wait runs out (the
+# layer is slow, down or hung), callers stop waiting until a send is quick again.
+PROMPT_SECONDS = 0.05
+
+
+async def send(addressed: Sequence[Addressed]) -> None:
+    """Send each ``(user_id, message)`` to the hubs of all server processes, in batches."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    size = messages.BATCH_SIZE
+    async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
+        for start in range(0, len(addressed), size):
+            items = [[user_id, message] for user_id, message in addressed[start : start + size]]
+            await layer.group_send(messages.STREAMS_GROUP, messages.batch(items))
+
+
+def _stamp_committed(addressed: list[Addressed]) -> None:
+    """Stamp the live messages of just-committed notifications with the time, and count them.
+
+    Called as the transaction commits, so the stream that writes the frame can measure the
+    delivery from commit to frame written.
+    """
+    now = time.time()
+    count = 0
+    for _, message in addressed:
+        if message.get("type") == messages.NOTIFICATION:
+            message[metrics.COMMITTED_AT] = now
+            count += 1
+    if count:
+        metrics.stored.inc(count)
+
+
+def publish(addressed: list[Addressed]) -> None:
+    """Queue ``addressed`` messages for the background sender; return at once, never raise."""
+    if not addressed:
+        return
+    _stamp_committed(addressed)
+    try:
+        sender = _sender()
+        sender.put(addressed)
+        sender.wait_if_prompt()
+    except Exception:
+        logger.warning("Could not queue %d doorbell(s).", len(addressed), exc_info=True)
+
+
+def _sender() -> _Sender:
+    """Return this thread's sender: on its ASGI server's loop, else the publisher thread's."""
+    loop = _server_loop()
+    return _Sender.of(loop) if loop is not None else _Publisher.get().sender
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """Return the event loop of the ASGI server this sync thread works for, if any.
+
+    There the sender runs on the server's own loop, where the in-memory layer's streams
+    listen and the layer's connections already live. asgiref records the loop on the
+    threads it runs sync code in.
+    """
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop: asyncio.AbstractEventLoop | None = getattr(
+        SyncToAsync.threadlocal, "main_event_loop", None
+    )
+    return loop if loop is not None and not loop.is_closed() else None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class _Sender:
+    """The doorbells of one event loop: a bounded queue, and one task sending it in order."""
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sender] = (
+        weakref.WeakKeyDictionary()
+    )
+    _lock = threading.Lock()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: deque[Addressed] = deque()
+        self.lock = threading.Lock()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.task: asyncio.Task[None] | None = None
+        self.failing = False
+        # Set on a server's loop, whose hub reports the layer's outages: see
+        # leave_outages_to_hub().
+        self.hub_reports_outages = False
+        # Whether the layer has been answering quickly (see PROMPT_SECONDS).
+        self.prompt = True
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Sender:
+        with cls._lock:
+            sender = cls._by_loop.get(loop)
+            if sender is None:
+                sender = cls._by_loop[loop] = cls(loop)
+            return sender
+
+    def put(self, addressed: list[Addressed]) -> None:
+        """Queue messages (from any thread) and make sure the sending task runs."""
+        with self.lock:
+            room = max(MAX_PENDING - len(self.pending), 0)
+            self.pending.extend(addressed[:room])
+            self.idle.clear()
+        if len(addressed) > room:
+            self._dropped(len(addressed) - room, "too many doorbells waiting")
+        self.loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        """Send what is queued, a batch at a time, until nothing is; then end."""
+        while True:
+            with self.lock:
+                batch = list(self.pending)
+                self.pending.clear()
+                if not batch:
+                    self.idle.set()
+                    return
+            started = self.loop.time()
+            try:
+                await send(batch)
+            except Exception as e:
+                self._dropped(len(batch), repr(e), outage=unreachable(e))
+            else:
+                self.prompt = self.loop.time() - started < PROMPT_SECONDS
+                self._recovered()
+
+    def _dropped(self, count: int, why: str, *, outage: bool = False) -> None:
+        metrics.doorbells_dropped.inc(count)
+        if outage and self.hub_reports_outages:
+            logger.debug("Dropped %d doorbell(s) while Redis is away (%s).", count, why)
+        elif not self.failing:
+            self.failing = True
+            logger.warning(
+                "Publishing %d message(s) to the channel layer failed (%s); streams will "
+                "catch up from the database. Said once until publishing works again.",
+                count,
+                why,
+            )
+
+    def _recovered(self) -> None:
+        if self.failing:
+            self.failing = False
+            logger.info("Publishing to the channel layer works again.")
+
+    def wait_if_prompt(self) -> None:
+        """Wait, at most ``PROMPT_SECONDS``, for what is queued to go, while the layer is
+        quick; never on the sender's own loop, which must run for it to go."""
+        if not self.prompt or _running_loop() is self.loop:
+            return
+        if not self.idle.wait(PROMPT_SECONDS):
+            self.prompt = False
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (from another thread) until everything queued was sent or dropped."""
+        return self.idle.wait(timeout)
+
+
+def leave_outages_to_hub(loop: asyncio.AbstractEventLoop) -> None:
+    """Have ``loop``'s sender drop doorbells quietly while Redis is away.
+
+    Called by the hub of a server process, which reports each outage of the layer once,
+    with its end: a sender failing on the same loop would otherwise report it a second
+    time. Elsewhere (a management command, a worker) the sender's own report is the only one.
+    """
+    _Sender.of(loop).hub_reports_outages = True
+
+
+class _Publisher:
+    """A long-lived event loop on a thread of its own, for processes without one.
+
+    ``async_to_sync`` outside a server starts a new event loop per call, and channels-redis
+    a new connection pool per loop: a management command or worker sending notifications
+    one by one would connect to Redis for every one of them. At exit it waits (a bounded
+    time) for what is queued, so a command's notifications ring before it ends.
+    """
+
+    _instance: _Publisher | None = None
+    _pid = 0
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.sender = _Sender.of(self.loop)
+        threading.Thread(
+            target=self.loop.run_forever, name="notifications-publisher", daemon=True
+        ).start()
+        atexit.register(self.sender.flush, conf.PUBLISH_TIMEOUT_SECONDS + 1)
+
+    @classmethod
+    def get(cls) -> _Publisher:
+        with cls._lock:
+            if cls._instance is None or os.getpid() != cls._pid:
+                cls._instance, cls._pid = cls(), os.getpid()
+            return cls._instance
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until this process's queued doorbells were sent (or dropped); for code that is
+    about to exit or must know the bell rang, such as tests. Tell whether it finished."""
+    wait = conf.PUBLISH_TIMEOUT_SECONDS + 1 if timeout is None else timeout
+    return _sender().flush(wait)

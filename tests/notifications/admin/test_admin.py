@@ -1,0 +1,327 @@
+"""The notification admin, driven through the test client as staff would use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+from django.urls import reverse
+
+from notifications.delivery import messages
+from notifications.models import Notification
+from notifications.services import mark_read, notify
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+CHANGELIST = reverse("admin:notifications_notification_changelist")
+SEND = reverse("admin:notifications_notification_send")
+
+
+@pytest.fixture
+def staff_client(client: Client, staff_user: Any) -> Client:
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def inbox(user: Any, other_user: Any) -> dict[str, Notification]:
+    """Alice has read "Order #7 shipped"; Bob has not read "Spring sale"."""
+    [shipped] = notify(user, kind="order", title="Order #7 shipped", body="Tracking: XY123")
+    [sale] = notify(other_user, kind="promo", title="Spring sale", body="Everything half off")
+    mark_read(notifications=Notification.objects.filter(pk__in=[shipped.pk]))
+    return {"shipped": shipped, "sale": sale}
+
+
+def listed(client: Client, **params: str) -> list[str]:
+    response = client.get(CHANGELIST, params)
+    assert response.status_code == 200
+    return sorted(n.title for n in response.context["cl"].result_list)
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+# --- the changelist ------------------------------------------------------------------------
+
+
+def test_the_changelist_lists_notifications_with_their_read_state(staff_client, inbox):
+    response = staff_client.get(CHANGELIST)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Order #7 shipped" in content
+    assert "Spring sale" in content
+    assert 'alt="True"' in content and 'alt="False"' in content
+
+
+@pytest.mark.parametrize(
+    ("params", "titles"),
+    [
+        ({"read": "yes"}, ["Order #7 shipped"]),
+        ({"read": "no"}, ["Spring sale"]),
+        ({"kind": "promo"}, ["Spring sale"]),
+        ({"q": "shipped"}, ["Order #7 shipped"]),
+        ({"q": "half off"}, ["Spring sale"]),
+        ({"q": "alice"}, ["Order #7 shipped"]),
+        ({"q": "bob@example.com"}, ["Spring sale"]),
+        ({"q": "nothing like it"}, []),
+    ],
+)
+def test_the_changelist_filters_and_searches(staff_client, inbox, params, titles):
+    assert listed(staff_client, **params) == titles
+
+
+def test_the_changelist_offers_sending_rather_than_adding(staff_client, inbox):
+    content = staff_client.get(CHANGELIST).content.decode()
+
+    assert f'href="{SEND}"' in content
+    assert "Add notification" not in content
+
+
+def test_adding_leads_to_the_send_page(staff_client):
+    response = staff_client.get(reverse("admin:notifications_notification_add"))
+
+    assert response.status_code == 302
+    assert response.url == SEND
+
+
+def test_a_stored_notification_is_shown_read_only(staff_client, inbox):
+    url = reverse("admin:notifications_notification_change", args=[inbox["sale"].pk])
+
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    assert "Spring sale" in response.content.decode()
+    assert 'name="_save"' not in response.content.decode()
+
+    assert staff_client.post(url, {"title": "Changed"}).status_code == 403
+    assert Notification.objects.get(pk=inbox["sale"].pk).title == "Spring sale"
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+def act(client: Client, action: str, notifications: list[Notification], **extra: str) -> Any:
+    return client.post(
+        CHANGELIST,
+        {"action": action, ACTION_CHECKBOX_NAME: [n.pk for n in notifications], **extra},
+        follow=True,
+    )
+
+
+def test_mark_as_read_marks_each_owners_notifications_and_tells_their_streams(
+    staff_client, user, other_user, inbox, published, django_capture_on_commit_callbacks
+):
+    [unread_of_alice] = notify(user, kind="info", title="Welcome")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(
+            staff_client, "mark_as_read", [inbox["shipped"], unread_of_alice, inbox["sale"]]
+        )
+
+    assert messages_of(response) == ["Marked 2 notifications as read."]
+    assert not Notification.objects.filter(read_at__isnull=True).exists()
+    assert sorted(published, key=lambda sent: sent[0]) == [
+        (user.pk, {"type": messages.READ_STATE, "ids": [unread_of_alice.pk], "unread_count": 0}),
+        (
+            other_user.pk,
+            {"type": messages.READ_STATE, "ids": [inbox["sale"].pk], "unread_count": 0},
+        ),
+    ]
+
+
+def test_mark_as_unread_marks_them_unread_and_tells_the_owners_streams(
+    staff_client, user, inbox, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(staff_client, "mark_as_unread", [inbox["shipped"], inbox["sale"]])
+
+    assert messages_of(response) == ["Marked 1 notification as unread."]
+    assert Notification.objects.filter(read_at__isnull=True).count() == 2
+    assert [(user_id, message["unread_ids"]) for user_id, message in published] == [
+        (user.pk, [inbox["shipped"].pk])
+    ]
+
+
+def test_deleting_an_unread_notification_corrects_the_owners_badge(
+    staff_client, other_user, inbox, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        act(staff_client, "delete_selected", [inbox["shipped"], inbox["sale"]], post="yes")
+
+    assert not Notification.objects.exists()
+    assert published == [
+        (other_user.pk, {"type": messages.READ_STATE, "ids": [], "unread_count": 0})
+    ]
+
+
+# --- the send page -------------------------------------------------------------------------
+
+
+def message_fields(**fields: str) -> dict[str, str]:
+    return {"kind": "info", "title": "Spring sale", "body": "", "url": "", **fields}
+
+
+def test_the_send_page_shows_the_form(staff_client):
+    response = staff_client.get(SEND)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    for name in ("users", "group", "everyone", "kind", "title", "body", "url"):
+        assert f'name="{name}"' in content
+    assert 'value="info"' in content, "the kind does not default to info"
+    assert "admin/js/autocomplete.js" in content, "the user picker's script is missing"
+
+
+def test_send_to_a_group_notifies_its_active_members(
+    staff_client, user, other_user, make_user, published, django_capture_on_commit_callbacks
+):
+    make_user("carol")
+    customers = Group.objects.create(name="customers")
+    customers.user_set.add(user, other_user, make_user("dormant", is_active=False))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            SEND,
+            {
+                "group": customers.pk,
+                **message_fields(kind="promo", body="Half off", url="/sale/"),
+            },
+            follow=True,
+        )
+
+    assert response.redirect_chain == [(CHANGELIST, 302)]
+    assert messages_of(response) == ["Sent 2 notifications."]
+    for member in (user, other_user):
+        notification = Notification.objects.get(recipient=member)
+        assert (notification.kind, notification.title, notification.body, notification.url) == (
+            "promo",
+            "Spring sale",
+            "Half off",
+            "/sale/",
+        )
+        assert notification.seq == 1
+    assert Notification.objects.count() == 2
+    assert {user_id for user_id, _ in published} == {user.pk, other_user.pk}
+
+
+def test_send_to_chosen_users(staff_client, user, other_user, make_user):
+    make_user("carol")
+
+    response = staff_client.post(
+        SEND, {"users": [user.pk, other_user.pk], **message_fields()}, follow=True
+    )
+
+    assert messages_of(response) == ["Sent 2 notifications."]
+    assert set(Notification.objects.values_list("recipient__username", flat=True)) == {
+        "alice",
+        "bob",
+    }
+
+
+def test_send_to_everyone_reaches_every_active_user(
+    staff_client, staff_user, user, other_user, make_user
+):
+    make_user("dormant", is_active=False)
+
+    response = staff_client.post(SEND, {"everyone": "on", **message_fields()}, follow=True)
+
+    assert messages_of(response) == ["Sent 3 notifications."]
+    assert set(Notification.objects.values_list("recipient__username", flat=True)) == {
+        "alice",
+        "bob",
+        "staff",
+    }
+
+
+def test_send_to_a_group_without_active_members_warns(staff_client):
+    empty = Group.objects.create(name="empty")
+
+    response = staff_client.post(SEND, {"group": empty.pk, **message_fields()}, follow=True)
+
+    assert messages_of(response) == ["Nobody was notified: there is no active user to send to."]
+
+
+@pytest.fixture
+def customers(user: Any) -> Group:
+    group = Group.objects.create(name="customers")
+    group.user_set.add(user)
+    return group
+
+
+@pytest.mark.parametrize(
+    ("audience", "fields", "error"),
+    [
+        pytest.param({}, {}, "Choose who receives it", id="no audience"),
+        pytest.param(
+            {"group": True, "everyone": "on"}, {}, "Choose only one of", id="two audiences"
+        ),
+        pytest.param({"group": True}, {"title": ""}, "This field is required.", id="no title"),
+        pytest.param({"group": True}, {"title": "   "}, "This field is required.", id="blank"),
+        pytest.param(
+            {"group": True}, {"title": "x" * 201}, "at most 200 characters", id="long title"
+        ),
+        pytest.param({"inactive": True}, {}, "dormant is inactive", id="inactive user"),
+    ],
+)
+def test_an_invalid_send_stores_nothing(
+    staff_client, customers, make_user, audience, fields, error
+):
+    if audience.pop("group", False):
+        audience["group"] = customers.pk
+    if audience.pop("inactive", False):
+        audience["users"] = [make_user("dormant", is_active=False).pk]
+
+    response = staff_client.post(SEND, {**audience, **message_fields(**fields)})
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Notification.objects.exists()
+
+
+def test_the_user_picker_searches_users(staff_client, user, other_user):
+    response = staff_client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "notifications",
+            "model_name": "notification",
+            "field_name": "recipient",
+            "term": "ali",
+        },
+    )
+
+    assert response.status_code == 200
+    assert [result["text"] for result in response.json()["results"]] == ["alice"]
+
+
+# --- who may send --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["anonymous", "site user"])
+def test_only_staff_reach_the_send_page(client, user, who):
+    if who == "site user":
+        client.force_login(user)
+
+    for response in (client.get(SEND), client.post(SEND, {"everyone": "on", **message_fields()})):
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("admin:login"))
+    assert not Notification.objects.exists()
+
+
+def test_staff_without_the_add_permission_cannot_send(client, make_user):
+    clerk = make_user("clerk", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_notification"))
+    client.force_login(clerk)
+
+    assert client.get(SEND).status_code == 403
+    assert client.post(SEND, {"everyone": "on", **message_fields()}).status_code == 403
+    assert f'href="{SEND}"' not in client.get(CHANGELIST).content.decode()
+    assert not Notification.objects.exists()
+
+
+def test_the_admin_configuration_passes_djangos_checks():
+    assert admin.site.get_model_admin(Notification).check() == []
