@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 from django.apps import AppConfig
 
 
@@ -10,3 +12,12 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import checks, receivers  # noqa: F401  (registers checks, receivers)
+
+        # daphne installs its Twisted reactor before it loads the site (its own command line,
+        # ``notifications.serve``): whatever the site's ASGI application, its streams end and
+        # free their slots before that reactor stops. Without a reactor (a management
+        # command, another server) there is nothing to install.
+        if "twisted.internet.reactor" in sys.modules:
+            from notifications.stream import shutdown
+
+            shutdown.install()

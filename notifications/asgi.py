@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 from notifications.conf import conf
-from notifications.stream import shutdown
 from notifications.stream.front import StreamApplication
 from notifications.stream.handler import StreamHandler
 
@@ -31,9 +30,6 @@ def with_lean_stream(application: ASGIApp, *, path: str = "/api/events/") -> ASG
     stream_handler: ASGIApp = StreamHandler()
     if conf._get("STREAM_MIDDLEWARE") is None:
         stream_handler = StreamApplication(stream_handler)
-    # Under daphne's own command line, as under ``notifications.serve``: streams end and
-    # free their slots before daphne stops (no reactor, no trigger: another server).
-    shutdown.install()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == path:

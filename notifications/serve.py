@@ -2,9 +2,8 @@
 
 daphne writes its access log straight to a stream, bypassing ``logging``, and a request line
 holds the query string: ``GET /api/events/?token=...``. This is daphne's own command line
-with that changed, and with the end of every stream on SIGTERM
-(``notifications.stream.shutdown``) installed as the server starts, before daphne's own
-shutdown. The slow-client bound (``notifications.stream.backpressure``) holds under either
+with that changed. The end of every stream on SIGTERM (``notifications.stream.shutdown``)
+and the slow-client bound (``notifications.stream.backpressure``) hold under either
 command. Every daphne option works as usual::
 
     python -m notifications.serve -e tcp:port=8000:interface=127.0.0.1:backlog=1024 \\
@@ -40,15 +39,6 @@ class ScrubbingServer(Server):
         if action_logger is not None:
             action_logger = scrubbing(action_logger)
         super().__init__(*args, action_logger=action_logger, **kwargs)
-
-    def run(self) -> None:
-        # Before daphne's own trigger, which cancels the requests: the streams are told to
-        # end and their slots are freed while the event loop still runs. Imported here, once
-        # daphne has loaded the application (and with it the models the stream reads).
-        from notifications.stream import shutdown
-
-        shutdown.install()
-        super().run()
 
 
 class ScrubbingCommandLineInterface(CommandLineInterface):

@@ -7,8 +7,10 @@ against its user on every other process until the crash path frees it. Twisted r
 returns: this one tells every stream to end and frees all their slots in one round trip
 (``Upkeep.stop``), then closes the open's PostgreSQL pool.
 
-It is installed where the server is composed: by ``python -m notifications.serve`` as it
-starts, and by ``notifications.asgi.with_lean_stream`` under daphne's own command line.
+The app installs it as Django loads it (``NotificationsConfig.ready``) in a process whose
+reactor daphne installed first (its own command line, ``python -m notifications.serve``),
+whatever the site's ASGI application is; the trigger runs before daphne's own, which it
+adds as it starts serving.
 """
 
 from __future__ import annotations

@@ -43,11 +43,20 @@ def limits(n: int) -> httpx.Limits:
     return httpx.Limits(max_connections=n + 5)
 
 
-@pytest.mark.parametrize("command", [SERVE, DAPHNE], ids=["notifications.serve", "daphne"])
+@pytest.mark.parametrize(
+    ("command", "application"),
+    [
+        (SERVE, "project.asgi:application"),
+        (DAPHNE, "project.asgi:application"),
+        # A site that only includes notifications.urls: no with_lean_stream around it.
+        (DAPHNE, "tests.e2e.plain_asgi:application"),
+    ],
+    ids=["notifications.serve", "daphne", "daphne, Django's handler alone"],
+)
 async def test_sigterm_ends_streams_and_another_process_admits_their_user_at_once(
-    start_server: Callable[..., Server], user: Any, command: list[str]
+    start_server: Callable[..., Server], user: Any, command: list[str], application: str
 ) -> None:
-    leaving = start_server(command, **SLOW_HEARTBEAT)
+    leaving = start_server(command, application, **SLOW_HEARTBEAT)
     staying = start_server(**SLOW_HEARTBEAT)
     async with client(leaving, limits=limits(LIMIT)) as old, client(staying) as new:
         streams = await open_streams(old, user, LIMIT)
