@@ -11,6 +11,7 @@ Every fenced block in those files follows a comment that says what it is:
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,3 +70,9 @@ def recipe(name: str) -> str:
     if len(matches) != 1:
         raise LookupError(f"{len(matches)} blocks are marked 'recipe: {name}', not one")
     return matches[0].code
+
+
+def shell_commands(code: str) -> list[list[str]]:
+    """Split a shell block into its commands' words: continuations joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", code)
+    return [words for line in joined.splitlines() if (words := shlex.split(line, comments=True))]

@@ -19,13 +19,7 @@ import pytest
 
 from bench.options import ENDPOINTS, parse
 from tests.conftest import free_port, redis_answers
-from tests.recipes import ROOT, recipe
-
-
-def commands(code: str) -> list[list[str]]:
-    """Split a shell block into commands: continuations joined, comments dropped."""
-    joined = re.sub(r"\\\n\s*", " ", code)
-    return [words for line in joined.splitlines() if (words := shlex.split(line, comments=True))]
+from tests.recipes import ROOT, recipe, shell_commands
 
 
 def expand_make(words: list[str]) -> str:
@@ -80,7 +74,7 @@ def start_private_redis(words: list[str]) -> None:
     ],
 )
 def test_each_documented_command_is_accepted(code: str) -> None:
-    found = commands(code)
+    found = shell_commands(code)
     assert found
     for words in found:
         check(words)

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -38,7 +37,7 @@ from project.orders.models import Order
 from tests.conftest import LocalServer, started, wait_until
 from tests.deployment import DEPLOY, environment, replaced, unit_command, with_values
 from tests.e2e.conftest import database_url
-from tests.recipes import recipe
+from tests.recipes import recipe, shell_commands
 from tests.test_embedding import IGNORED, clean_env, next_event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,11 +271,6 @@ def copy_with_this_virtualenv(directory: Path) -> Path:
     return app
 
 
-def commands(code: str) -> list[list[str]]:
-    """Split a shell block into its commands, comments left out."""
-    return [shlex.split(line, comments=True) for line in code.splitlines() if line.strip()]
-
-
 async def log_in(client: httpx.AsyncClient, username: str, password: str) -> None:
     """Log in through the site's log-in form, as a browser would."""
     form = await client.get("/accounts/login/")
@@ -295,9 +289,9 @@ async def log_in(client: httpx.AsyncClient, username: str, password: str) -> Non
 async def test_make_run_serves_the_demo_and_the_readmes_command_rings_alices_bell(
     tmp_path: Path,
 ) -> None:
-    make_run, make_test = commands(recipe("readme-make"))
+    make_run, make_test = shell_commands(recipe("readme-make"))
     assert (make_run, make_test) == (["make", "run"], ["make", "test"])
-    (send,) = commands(recipe("readme-send"))
+    (send,) = shell_commands(recipe("readme-send"))
     title = send[send.index("--title") + 1]
     app = await asyncio.to_thread(copy_with_this_virtualenv, tmp_path)
     with started(lambda: MakeRun(app, make_run)) as start:
