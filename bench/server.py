@@ -80,9 +80,10 @@ class Server:
     def command(self) -> list[str]:
         if self.kind == "uvicorn":
             # Its access log is off: it would print stream tokens (see notifications.serve).
+            # Lifespan stays on: it is how SIGTERM ends the streams (notifications.asgi).
             return [
                 sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
-                "--backlog", "1024", "--no-access-log", "--lifespan", "off", self.app,
+                "--backlog", "1024", "--no-access-log", self.app,
             ]  # fmt: skip
         return [
             sys.executable, "-m", "notifications.serve", "-v", "1",

@@ -16,7 +16,8 @@ class NotificationsConfig(AppConfig):
         # daphne installs its Twisted reactor before it loads the site (its own command line,
         # ``notifications.serve``): whatever the site's ASGI application, its streams end and
         # free their slots before that reactor stops. Without a reactor (a management
-        # command, another server) there is nothing to install.
+        # command, another server) there is nothing to install: under another server, the
+        # site's application answers the lifespan scope (``asgi.with_lean_stream``).
         if "twisted.internet.reactor" in sys.modules:
             from notifications.stream import shutdown
 

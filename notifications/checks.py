@@ -21,6 +21,10 @@ _POSITIVE_NUMBERS = (
     "POLL_SECONDS",
     "TICKET_LIFETIME_SECONDS",
     "PUBLISH_TIMEOUT_SECONDS",
+    "MAX_TITLE_LENGTH",
+    "MAX_BODY_LENGTH",
+    "MAX_URL_LENGTH",
+    "MAX_DATA_BYTES",
 )
 ON_LIMIT_CHOICES = ("reject", "evict_oldest")
 KIND_KEYS = {"label": str, "critical": bool, "email": bool}

@@ -19,8 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "ON_LIMIT": "reject",
     # The Retry-After header of a 429.
     "LIMIT_RETRY_AFTER_SECONDS": 5,
-    # Under daphne (either command line): a stream whose client stopped reading is closed
-    # once this many bytes wait unsent in the process (the client resumes with Last-Event-ID).
+    # Under daphne (either command line) and uvicorn: a stream whose client stopped reading
+    # is closed once this many bytes wait unsent in the process (the client resumes with
+    # Last-Event-ID).
     "SLOW_CLIENT_BUFFER_BYTES": 1_048_576,
     # At most this many stored notifications are replayed on resume; further behind: resync.
     "REPLAY_LIMIT": 200,
@@ -43,8 +44,21 @@ DEFAULTS: dict[str, Any] = {
     "KINDS": {},
     # ``send_notification_emails`` mails unread notifications at least this old (minutes).
     "EMAIL_AFTER_MINUTES": 15,
+    # Seconds a run's claim on a notification lasts before another run may email it: what a
+    # run that died left unsent goes out after this. A live run renews its claims half-way,
+    # so keep it well above ten times the mail server's timeout (``EMAIL_TIMEOUT``, 30 s when
+    # unset), or a slow run could see another take its notifications.
+    "EMAIL_CLAIM_SECONDS": 600,
     # The bearer token of ``GET /metrics``; None answers 404 there.
     "METRICS_TOKEN": None,
+    # The most a notification may hold (``notifications.content``): characters of the title,
+    # body and url (title and url never more than their columns, 200 and 500), and bytes of
+    # the data as the stream encodes it. The largest notification stays under 80 KB on the
+    # wire, far below what a stream buffers for a slow client.
+    "MAX_TITLE_LENGTH": 200,
+    "MAX_BODY_LENGTH": 5000,
+    "MAX_URL_LENGTH": 500,
+    "MAX_DATA_BYTES": 8192,
 }
 
 
@@ -140,6 +154,26 @@ class NotificationSettings:
     @property
     def EMAIL_AFTER_MINUTES(self) -> float:
         return float(self._get("EMAIL_AFTER_MINUTES"))
+
+    @property
+    def EMAIL_CLAIM_SECONDS(self) -> float:
+        return float(self._get("EMAIL_CLAIM_SECONDS"))
+
+    @property
+    def MAX_TITLE_LENGTH(self) -> int:
+        return int(self._get("MAX_TITLE_LENGTH"))
+
+    @property
+    def MAX_BODY_LENGTH(self) -> int:
+        return int(self._get("MAX_BODY_LENGTH"))
+
+    @property
+    def MAX_URL_LENGTH(self) -> int:
+        return int(self._get("MAX_URL_LENGTH"))
+
+    @property
+    def MAX_DATA_BYTES(self) -> int:
+        return int(self._get("MAX_DATA_BYTES"))
 
 
 conf = NotificationSettings()

@@ -1,24 +1,33 @@
 """Email each user what they left unread: one message per user, each notification once.
 
 A run takes the users with something to send a batch at a time. For each batch it claims
-the notifications in one statement (``emailed_at`` set where it is still empty and the
-notification still unread; on PostgreSQL its subquery takes the rows ``FOR UPDATE SKIP
-LOCKED``, so a concurrent run skips them instead of waiting; SQLite runs one writer at a
-time), so two runs at the same moment never claim the same notification. A message that
-fails to send gives its claims back, to be retried by the next run; a notification whose
-claim was kept is never emailed again.
+the notifications in one statement, writing its name and an expiry where no live claim is
+(the notification still unread and not yet emailed; on PostgreSQL the statement's subquery
+takes the rows ``FOR UPDATE SKIP LOCKED``, so a concurrent run skips them instead of
+waiting; SQLite runs one writer at a time), so two runs at the same moment never claim the
+same notification. A notification is marked emailed once the mail server has accepted its
+message; a message that fails gives its claims back, for the next run.
+
+A run that dies leaves its claims to expire (``NOTIFICATIONS["EMAIL_CLAIM_SECONDS"]``), and
+a later run sends what it had not: only dying between the server's acceptance and the mark
+(one quick ``UPDATE``) can send an email twice. A live run renews its claims half-way
+through their lease, and drops any it no longer holds before sending.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import smtplib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import socket
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -26,12 +35,12 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications import preferences
+from notifications import content, preferences
 from notifications.conf import conf
 from notifications.models import Notification
 
@@ -45,6 +54,9 @@ UNSUBSCRIBE_SALT = "notifications.api.unsubscribe"
 BATCH_USERS = 200
 # Notifications listed in one email; the rest are counted ("and 3 more").
 LISTED = 20
+# Seconds one SMTP exchange may wait when the site sets no ``EMAIL_TIMEOUT``: Django's own
+# default waits forever, and a stalled server would hold the run, and its claims, with it.
+DEFAULT_EMAIL_TIMEOUT = 30
 # Errors about one message: the others may still go. Anything else stops the run.
 _MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
@@ -55,6 +67,28 @@ class EmailRunFailed(Exception):
     def __init__(self, message: str, *, sent: int) -> None:
         super().__init__(message)
         self.sent = sent
+
+
+def _owner() -> str:
+    """Name a run on its claims: its host and process, and a nonce against reused pids."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass
+class Run:
+    """One run: the name on its claims, their lease, what it sent, what the server refused."""
+
+    owner: str = field(default_factory=_owner)
+    lease: timedelta = field(default_factory=lambda: timedelta(seconds=conf.EMAIL_CLAIM_SECONDS))
+    renew_at: datetime = field(default_factory=timezone.now)
+    sent: int = 0
+    refused: list[str] = field(default_factory=list)
+
+    def expiry(self) -> datetime:
+        """Return when claims taken now expire; the run renews them half-way there."""
+        now = timezone.now()
+        self.renew_at = now + self.lease / 2
+        return now + self.lease
 
 
 @dataclass
@@ -89,12 +123,13 @@ def read_unsubscribe_token(token: str) -> tuple[int, list[str]]:
     return value["u"], value["k"]
 
 
-def pending(*, older_than: datetime) -> QuerySet[Notification]:
-    """Notifications to email: unread, unclaimed, old enough, of kinds the recipient wants
-    emailed, to an active user with an address."""
+def pending(*, older_than: datetime, now: datetime) -> QuerySet[Notification]:
+    """Notifications to email: unread, neither emailed nor held by a live claim, old enough,
+    of kinds the recipient wants emailed, to an active user with an address."""
     email_field = get_user_model().get_email_field_name()
     wanted = Notification.objects.filter(
         preferences.emailed_kinds(),
+        Q(email_claimed_until__isnull=True) | Q(email_claimed_until__lte=now),
         read_at__isnull=True,
         emailed_at__isnull=True,
         created_at__lte=older_than,
@@ -110,53 +145,131 @@ def send_unread(*, min_age: timedelta) -> int:
     emails were sent. Raise ``EmailRunFailed`` if the mail server fails (after releasing)."""
     if not conf.KINDS:
         return 0
+    run = Run()
     older_than = timezone.now() - min_age
     after = 0
-    sent = 0
-    mail = get_connection(fail_silently=False)
+    timeout = getattr(settings, "EMAIL_TIMEOUT", None) or DEFAULT_EMAIL_TIMEOUT
+    mail = get_connection(fail_silently=False, timeout=timeout)
     try:
-        while True:
-            users = list(
-                pending(older_than=older_than)
-                .filter(recipient_id__gt=after)
-                .order_by("recipient_id")
-                .values_list("recipient_id", flat=True)
-                .distinct()[:BATCH_USERS]
-            )
-            if not users:
-                return sent
+        while users := _next_users(older_than=older_than, after=after):
             after = users[-1]
-            sent += _send_batch(mail, _digests(_claim(users, older_than=older_than)), sent)
+            _send_batch(mail, run, _digests(_claim(run, users, older_than=older_than)))
+        return run.sent
     finally:
         mail.close()
+        if run.refused:
+            logger.warning(
+                "The mail server refused %d email(s), retried next run; the first, to %s",
+                len(run.refused),
+                run.refused[0],
+            )
 
 
-def _claim(users: list[int], *, older_than: datetime) -> list[int]:
-    """Mark the users' pending notifications as emailed, atomically; return the ids we got."""
-    table = connection.ops.quote_name(Notification._meta.db_table)
-    quote = connection.ops.quote_name
+def _next_users(*, older_than: datetime, after: int) -> list[int]:
+    """Return the next batch of users with something to send, in id order after ``after``."""
+    return list(
+        pending(older_than=older_than, now=timezone.now())
+        .filter(recipient_id__gt=after)
+        .order_by("recipient_id")
+        .values_list("recipient_id", flat=True)
+        .distinct()[:BATCH_USERS]
+    )
+
+
+def _claim(run: Run, users: list[int], *, older_than: datetime) -> list[int]:
+    """Claim the users' pending notifications for ``run`` in one statement; return the ids."""
     with transaction.atomic():
         candidates = (
-            pending(older_than=older_than)
+            pending(older_than=older_than, now=timezone.now())
             .filter(recipient_id__in=users)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by()
             .values("pk")
         )
-        subquery, params = candidates.query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET {quote('emailed_at')} = %s "
-                f"WHERE {quote('id')} IN ({subquery}) RETURNING {quote('id')}",
-                [timezone.now(), *params],
-            )
-            return [row[0] for row in cursor.fetchall()]
+        return _update_returning(
+            Notification.objects.filter(pk__in=candidates),
+            email_claimed_by=run.owner,
+            email_claimed_until=run.expiry(),
+        )
 
 
-def _release(ids: Sequence[int]) -> None:
-    """Give claims back after a failed send, so the next run tries them again."""
-    if ids:
-        Notification.objects.filter(pk__in=ids).update(emailed_at=None)
+def _renew(run: Run, digests: Iterable[Digest]) -> deque[Digest]:
+    """Extend the run's claims on ``digests`` and leave out what it no longer holds: a claim
+    that expired may have been taken by another run, which sends it instead."""
+    digests = list(digests)
+    held = set(
+        _update_returning(
+            Notification.objects.filter(
+                pk__in=_ids(digests), email_claimed_by=run.owner, emailed_at__isnull=True
+            ),
+            email_claimed_until=run.expiry(),
+        )
+    )
+    kept = (replace(d, notifications=[n for n in d.notifications if n.pk in held]) for d in digests)
+    return deque(digest for digest in kept if digest.notifications)
+
+
+def _update_returning(rows: QuerySet[Notification], **values: Any) -> list[int]:
+    """Set ``values`` on ``rows`` in one statement and return the ids it changed, which the
+    ORM's ``update()`` does not tell (RETURNING: PostgreSQL, SQLite 3.35 and later)."""
+    where, params = rows.query.get_compiler(connection=connection).compile(rows.query.where)
+    return _update(where, params, values)
+
+
+def _update(
+    where: str, where_params: Sequence[Any], values: dict[str, Any], *, unflushed: bool = False
+) -> list[int]:
+    """Set ``values`` on the notifications matching ``where`` (SQL) in one statement; return
+    their ids. ``unflushed`` lets PostgreSQL commit without waiting for the disk
+    (``synchronous_commit`` off for this statement's own transaction): every session sees
+    the change at once, and only a crash of the database itself may forget it."""
+    meta = Notification._meta
+    quote = connection.ops.quote_name
+    fields = {f.name: f for f in meta.concrete_fields if f.name in values}
+    assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in values)
+    params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
+    settings_cte = settings_join = ""
+    if unflushed and connection.vendor == "postgresql":
+        settings_cte = (
+            "WITH unflushed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
+        )
+        settings_join = " FROM unflushed"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{settings_cte}UPDATE {quote(meta.db_table)} SET {assignments}{settings_join} "
+            f"WHERE {where} RETURNING {quote(meta.pk.column)}",
+            [*params, *where_params],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _ids(digests: Iterable[Digest]) -> list[int]:
+    return [n.pk for digest in digests for n in digest.notifications]
+
+
+def _mark_sent(run: Run, digest: Digest) -> None:
+    """Record that the mail server accepted the digest: its notifications are done, and the
+    run's name stays on them as the one that sent them.
+
+    One mark an email, committed before the next is sent, so a run killed at any moment has
+    at most that one email unmarked. Built without a queryset and committed without waiting
+    for the disk, it costs a round trip: other runs see it at once, and a crash of the
+    database itself (not of the run) would only send the last fraction of a second's emails
+    again, once their claims expire.
+    """
+    ids = _ids([digest])
+    where = f"{connection.ops.quote_name('id')} IN ({', '.join(['%s'] * len(ids))})"
+    values = {"emailed_at": timezone.now(), "email_claimed_until": None}
+    _update(where, ids, values, unflushed=True)
+    run.sent += 1
+
+
+def _release(run: Run, digests: Iterable[Digest]) -> None:
+    """Give back the run's claims on what it did not send, so the next run tries at once."""
+    if ids := _ids(digests):
+        Notification.objects.filter(
+            pk__in=ids, email_claimed_by=run.owner, emailed_at__isnull=True
+        ).update(email_claimed_by=None, email_claimed_until=None)
 
 
 def _digests(ids: list[int]) -> list[Digest]:
@@ -176,43 +289,63 @@ def _digests(ids: list[int]) -> list[Digest]:
     return digests
 
 
-def _send_batch(mail: BaseEmailBackend, digests: list[Digest], sent_before: int) -> int:
-    """Send each digest on one open connection; on failure release what was not sent."""
+def _send_batch(mail: BaseEmailBackend, run: Run, digests: list[Digest]) -> None:
+    """Send each digest on one open connection, marking it emailed once the server accepts
+    it; however sending stops, release what is left, for the next run."""
     if not digests:
-        return 0
+        return
+    unsent = deque(digests)
+    try:
+        _open(mail, run)
+        while unsent:
+            if timezone.now() >= run.renew_at:
+                unsent = _renew(run, unsent)
+                continue
+            accepted = _send(mail, run, unsent[0])
+            # Out of ``unsent`` before the mark: if the mark fails, an email the server
+            # accepted is not released to go out again at once.
+            digest = unsent.popleft()
+            if accepted:
+                _mark_sent(run, digest)
+            else:
+                _release(run, [digest])
+    finally:
+        _release(run, unsent)
+
+
+def _open(mail: BaseEmailBackend, run: Run) -> None:
     try:
         mail.open()  # Once for the run: without it, each message would connect anew.
     except Exception as e:
-        _release([n.pk for digest in digests for n in digest.notifications])
         raise EmailRunFailed(
-            f"Cannot reach the mail server: {e!r}. Nothing was sent from this batch; it is "
+            f"Cannot reach the mail server: {e!r}. Nothing more was sent; what is left is "
             "retried on the next run.",
-            sent=sent_before,
+            sent=run.sent,
         ) from e
-    sent = 0
-    for index, digest in enumerate(digests):
-        try:
-            if not mail.send_messages([message(digest, connection=mail)]):
-                raise smtplib.SMTPException("The mail backend sent nothing.")
-        except Exception as e:
-            _release([n.pk for n in digest.notifications])
-            if isinstance(e, _MESSAGE_ERRORS):
-                logger.warning("Email to user %s failed, retried next run: %s", digest.user.pk, e)
-                continue
-            _release([n.pk for later in digests[index + 1 :] for n in later.notifications])
-            raise EmailRunFailed(
-                f"Sending failed: {e!r}. What was not sent is retried on the next run.",
-                sent=sent_before + sent,
-            ) from e
-        sent += 1
-    return sent
+
+
+def _send(mail: BaseEmailBackend, run: Run, digest: Digest) -> bool:
+    """Send one digest; return whether the server accepted it. A refusal of this message is
+    noted and the run goes on; any other failure ends the run."""
+    try:
+        if mail.send_messages([message(digest, connection=mail)]):
+            return True
+        raise smtplib.SMTPException("The mail backend sent nothing.")
+    except _MESSAGE_ERRORS as e:
+        run.refused.append(f"user {digest.user.pk}: {e}")
+        return False
+    except Exception as e:
+        raise EmailRunFailed(
+            f"Sending failed: {e!r}. What was not sent is retried on the next run.",
+            sent=run.sent,
+        ) from e
 
 
 def _absolute(url: str) -> str:
-    """Resolve a notification's link against the site; anything but http(s) is the inbox."""
+    """Resolve a notification's link against the site; a link not fit to show is the inbox."""
     base = site_url() + "/"
-    resolved = urljoin(base, url) if url else base
-    return resolved if urlsplit(resolved).scheme in ("http", "https") else base
+    link = content.safe_link(url)
+    return urljoin(base, link) if link else base
 
 
 def message(

@@ -44,9 +44,13 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
-    # Set when an email run claims the notification, cleared if sending fails: a notification
-    # is emailed at most once, however many runs race for it.
+    # Set once the mail server accepted the email listing the notification: it is never
+    # emailed again.
     emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The email run that holds the notification, until when (see ``notifications.emails``):
+    # other runs pass it by until the claim expires, so one that died loses nothing.
+    email_claimed_by = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    email_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -66,7 +70,8 @@ class Notification(models.Model):
                 condition=Q(read_at__isnull=True),
                 name="notifications_unread_idx",
             ),
-            # What send_notification_emails looks for: unread, not yet emailed, by age.
+            # What send_notification_emails looks for: unread, not yet emailed, by age. Claimed
+            # rows stay in it; the claims in flight are a few batches, checked on these rows.
             models.Index(
                 fields=["created_at"],
                 condition=Q(read_at__isnull=True, emailed_at__isnull=True),

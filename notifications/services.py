@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,11 +12,12 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import CharField, Count, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from notifications import preferences, store
+from notifications import content, preferences, store
+from notifications.content import InvalidNotification
 from notifications.delivery import messages, publish
 from notifications.delivery.messages import Message
 from notifications.delivery.payloads import notification_payload
@@ -41,10 +41,6 @@ _BATCH = 500
 Recipients = AbstractBaseUser | Iterable[AbstractBaseUser] | QuerySet[Any]
 
 
-class InvalidNotification(ValueError):
-    """A notification that cannot be stored as given; nothing was written."""
-
-
 class NotificationNotFound(LookupError):
     """No such notification of that user (never another user's: they are not found)."""
 
@@ -63,17 +59,19 @@ def notify(
 
     Each row takes its recipient's next ``seq`` under a row lock on the recipient's counter,
     so a user's sequence order is commit order, without holes. With ``dedupe_key``, a
-    recipient who already has a notification with that key gets nothing new.
+    recipient who already has a notification with that key gets nothing new. Fields that
+    break the rules of ``notifications.content`` (sizes, links) raise ``InvalidNotification``
+    before anything is written.
     """
     data = {} if data is None else data
-    _validate(kind=kind, title=title, url=url, data=data, dedupe_key=dedupe_key)
+    content.validate(kind=kind, title=title, body=body, url=url, data=data, dedupe_key=dedupe_key)
     user_ids = preferences.deliverable(sorted(set(_recipient_ids(recipients))), kind=kind)
     batches = [user_ids[start : start + _BATCH] for start in range(0, len(user_ids), _BATCH)]
     write = store.with_postgresql if connection.vendor == "postgresql" else store.with_orm
     # One statement is a transaction of its own: BEGIN and COMMIT around it would cost two
     # more round trips. On commit, then, means right after it.
     one_statement = write is store.with_postgresql and len(batches) <= 1 and dedupe_key is None
-    content = store.Content(
+    fields = store.Content(
         kind=kind,
         title=title,
         body=body,
@@ -85,31 +83,9 @@ def notify(
     stored: list[Notification] = []
     with contextlib.nullcontext() if one_statement else transaction.atomic():
         for batch in batches:
-            stored += write(batch, content)
+            stored += write(batch, fields)
         _publish_on_commit([(n.recipient_id, _live_message(n)) for n in stored])
     return stored
-
-
-def _validate(
-    *, kind: str, title: str, url: str, data: dict[str, Any], dedupe_key: str | None
-) -> None:
-    if not title or not title.strip():
-        raise InvalidNotification("The title must not be empty.")
-    for name, value in (("kind", kind), ("title", title), ("url", url)):
-        field = Notification._meta.get_field(name)
-        limit = field.max_length if isinstance(field, CharField) else None
-        if limit is not None and len(value) > limit:
-            raise InvalidNotification(f"The {name} is longer than {limit} characters.")
-    if not kind:
-        raise InvalidNotification("The kind must not be empty.")
-    if dedupe_key is not None and not 0 < len(dedupe_key) <= 200:
-        raise InvalidNotification("The dedupe key must be 1 to 200 characters.")
-    if not isinstance(data, dict):
-        raise InvalidNotification("The data must be a JSON object.")
-    try:
-        json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise InvalidNotification(f"The data is not JSON-serializable: {e}") from e
 
 
 def _recipient_ids(recipients: Recipients) -> Iterable[int]:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -91,6 +92,11 @@ EMAIL_BACKEND = (
 )
 # The absolute base of links in emails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Password-reset emails (project/passwords.py): at most this many requests per typed address
+# and per client in each window of PASSWORD_RESET_WINDOW_SECONDS; over either, none is sent.
+PASSWORD_RESET_PER_ADDRESS = _env_count("PASSWORD_RESET_PER_ADDRESS", "3")
+PASSWORD_RESET_PER_CLIENT = _env_count("PASSWORD_RESET_PER_CLIENT", "10")
+PASSWORD_RESET_WINDOW_SECONDS = _env_count("PASSWORD_RESET_WINDOW_SECONDS", "3600")
 NOTIFICATIONS = {
     "HEARTBEAT_SECONDS": float(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "30")),
     "MAX_CONNECTIONS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", "5")),
@@ -149,6 +155,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -158,6 +165,30 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a locked-out log-in into AXES_LOCKOUT_CALLABLE's page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Every response says what its content is (no sniffing a JSON body into a script) and sends
+# no Referer to other sites: a page's path can name an order. The event stream, served
+# outside the middleware, gets both from notifications.asgi.with_lean_stream.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts only from this origin's files, never inline,
+# no eval, so an injected <script> or onclick= does not run. Inline styles are allowed, for
+# pages whose templates are not ours: Django's admin writes a <style> block (a change list
+# without actions) and drf-spectacular's Swagger UI page has one; a style runs no code.
+# Images may be data: URLs (the favicon, Swagger UI's icons). Not framed anywhere, as
+# X-Frame-Options already says.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "project.urls"
 ASGI_APPLICATION = "project.asgi.application"
@@ -308,6 +339,9 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     # A password change invalidates tokens issued before it.
     "CHECK_REVOKE_TOKEN": True,
+    # simplejwt's own authentication (REST_FRAMEWORK's default, e.g. for the schema views)
+    # checks claims as the app's views do: a malformed user id or time is a 401, not a 500.
+    "AUTH_TOKEN_CLASSES": ("notifications.stream.tokens.AccessToken",),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -4,11 +4,17 @@ from django.contrib import admin
 from django.urls import include, path
 
 from notifications.api.schema_views import SchemaView, SwaggerView
-from project import logins, views
+from project import logins, passwords, views
 
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("admin/", admin.site.urls),
+    # Before Django's own: the same page, throttled per address and per client.
+    path(
+        "accounts/password_reset/",
+        passwords.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),

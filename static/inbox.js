@@ -136,9 +136,14 @@ function kindLabel(kind) {
 
 // --- text helpers -----------------------------------------------------------------------
 
-/** Only http(s) links, resolved against this page: a `javascript:` url stays text. */
+/**
+ * A link only to a path on this site or an absolute http(s) URL, as the server stores them
+ * (notifications/content.py); anything else stays text, even if stored before those rules:
+ * `javascript:`, and `//evil.example` or `/\evil.example`, which a browser reads as another site.
+ */
 function safeUrl(url) {
-  if (!url) return null;
+  if (!url || typeof url !== "string") return null;
+  if (!/^(\/(?![/\\])|https?:\/\/)/i.test(url) || /[\\\p{C}\p{Z}]/u.test(url)) return null;
   try {
     const parsed = new URL(url, location.href);
     return ["http:", "https:"].includes(parsed.protocol) ? parsed.href : null;

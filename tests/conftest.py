@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -144,6 +145,21 @@ class RedisServer(LocalServer):
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_until(lambda: redis_answers(self.port), process=self.process, seconds=10)
+
+    def freeze(self) -> None:
+        """Stop the process without ending it: the kernel still accepts connections and
+        takes what clients send, and nothing answers (a Redis that hangs)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.thaw()  # A stopped process would not act on SIGTERM.
+        super().stop()
 
 
 @pytest.fixture(scope="session")

@@ -143,6 +143,8 @@ def test_the_wheel_depends_on_what_the_app_imports(wheel: tuple[Path, str]) -> N
         "djangorestframework",
         "djangorestframework-simplejwt",
         "drf-spectacular",
+        # The app imports Twisted itself (daphne's request class, the slow-client bound).
+        "Twisted",
     }
     extras = set(re.findall(r"^Provides-Extra: (\S+)", metadata, re.M))
     assert {"redis", "postgres", "metrics"} <= extras

@@ -6,6 +6,7 @@ users' open streams exactly as a ``notify()`` call from code would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,42 @@ class ReadFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _is_user_key(value: object) -> bool:
+    """Return whether ``value`` can be a user's primary key, before the database compares it:
+    ``"²"`` passes ``isdigit()`` but not ``int()``, and SQLite cannot hold a number past 64 bits.
+    """
+    key = User._meta.pk
+    assert key is not None
+    try:
+        key.run_validators(key.to_python(value))
+    except ValidationError:
+        return False
+    return True
+
+
+class UserPicker(AutocompleteSelectMultiple):
+    """The admin's user autocomplete, showing a refused form again without the values that
+    cannot be users' keys, which Django's widget would look up (and fail on) to label them."""
+
+    def optgroups(self, name: str, value: Sequence[str], attr: dict[str, Any] | None = None) -> Any:
+        return super().optgroups(name, [key for key in value if _is_user_key(key)], attr)
+
+
+class UsersField(forms.ModelMultipleChoiceField):
+    """Users chosen by primary key, refusing a value that cannot be one as not a choice."""
+
+    def clean(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            for key in value:
+                if not _is_user_key(key):
+                    raise ValidationError(
+                        self.error_messages["invalid_pk_value"],
+                        code="invalid_pk_value",
+                        params={"pk": key},
+                    )
+        return super().clean(value)
+
+
 class SendNotificationForm(forms.Form):
     """Choose exactly one audience (some users, a group or everyone) and write the message.
 
@@ -73,12 +110,10 @@ class SendNotificationForm(forms.Form):
         self, *args: Any, model_admin: admin.ModelAdmin, request: HttpRequest, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["users"] = forms.ModelMultipleChoiceField(
+        self.fields["users"] = UsersField(
             queryset=User._default_manager.order_by(User.USERNAME_FIELD),
             required=False,
-            widget=AutocompleteSelectMultiple(
-                Notification._meta.get_field("recipient"), model_admin.admin_site
-            ),
+            widget=UserPicker(Notification._meta.get_field("recipient"), model_admin.admin_site),
         )
         self.fields.update(
             forms.fields_for_model(
@@ -220,7 +255,7 @@ class NotificationAdmin(admin.ModelAdmin):
                     form.recipients(), **{name: form.cleaned_data[name] for name in MESSAGE_FIELDS}
                 )
             except services.InvalidNotification as e:
-                form.add_error(None, str(e))
+                form.add_error(e.field if e.field in form.fields else None, str(e))
             else:
                 self._report_sent(request, len(sent))
                 return HttpResponseRedirect(self._url("changelist"))

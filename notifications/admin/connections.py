@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -72,6 +73,12 @@ def may_close_streams(request: HttpRequest) -> bool:
     return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
 
+class CloseStreamsForm(forms.Form):
+    """The close button's form: whose streams to close, by primary key."""
+
+    user = forms.ModelChoiceField(queryset=User._default_manager.all())
+
+
 def connections_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """List who is connected; on POST, close one user's streams on every process."""
     if not model_admin.has_view_permission(request):
@@ -97,11 +104,11 @@ def connections_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Htt
 def _close_streams(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     if not may_close_streams(request):
         raise PermissionDenied
-    raw = request.POST.get("user", "")
-    user = User._default_manager.filter(pk=raw).first() if raw.isdigit() else None
-    if user is None:
+    form = CloseStreamsForm(request.POST)
+    if not form.is_valid():
         model_admin.message_user(request, _("No such user."), messages.ERROR)
     else:
+        user = form.cleaned_data["user"]
         services.revoke_streams(user_id=user.pk)
         model_admin.message_user(
             request,

@@ -33,12 +33,10 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from notifications import selectors, services
-from notifications.api import addresses, parsers
+from notifications.api import addresses, parsers, tokens
 from notifications.api.pagination import IntegerCursorPagination
 from notifications.api.serializers import (
     ErrorSerializer,
@@ -51,6 +49,7 @@ from notifications.conf import conf
 from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
 from notifications.models import Notification
 from notifications.stream.tickets import StreamTicket
+from notifications.stream.tokens import TokenAuthentication
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass
@@ -115,16 +114,17 @@ class JSONErrors:
 
 
 class SignedIn(JSONErrors):
-    """Accept a simplejwt access token or the session, and only a signed-in user.
+    """Accept the app's access tokens or the session, and only a signed-in user.
 
     Named here rather than left to the site's ``REST_FRAMEWORK`` defaults, which in a new
     project are the session and basic auth: ``Authorization: Bearer`` would be a 403 there.
     The token comes first so that a refusal is a 401 with ``WWW-Authenticate: Bearer``;
-    DRF's session authentication enforces CSRF on writes.
+    its claims are checked as the stream checks them. DRF's session authentication enforces
+    CSRF on writes.
     """
 
     authentication_classes: Sequence[type[BaseAuthentication]] = (
-        JWTAuthentication,
+        TokenAuthentication,
         SessionAuthentication,
     )
     permission_classes: Sequence[_PermissionClass] = (IsAuthenticated,)
@@ -268,22 +268,23 @@ class TokenRateThrottle(ScopedRateThrottle):
 
 
 @extend_schema(
-    responses={200: jwt_serializers.TokenObtainPairSerializer, **_TOKEN_ERRORS},
+    responses={200: tokens.TokenObtainPairSerializer, **_TOKEN_ERRORS},
     tags=["token"],
 )
 class TokenObtainView(JSONErrors, jwt_views.TokenObtainPairView):
     """Exchange a username and password for an access and a refresh token."""
 
+    serializer_class = tokens.TokenObtainPairSerializer
     throttle_classes = [TokenRateThrottle]
     throttle_scope = "token"
 
 
-@extend_schema(
-    responses={200: jwt_serializers.TokenRefreshSerializer, **_TOKEN_ERRORS}, tags=["token"]
-)
+@extend_schema(responses={200: tokens.TokenRefreshSerializer, **_TOKEN_ERRORS}, tags=["token"])
 class TokenRefreshView(JSONErrors, jwt_views.TokenRefreshView):
-    """Exchange a refresh token for a new access token."""
+    """Exchange a refresh token for a new access token and a new refresh token; refused
+    once the token's user is gone or inactive, changed their password or signed out."""
 
+    serializer_class = tokens.TokenRefreshSerializer
     throttle_classes = [TokenRateThrottle]
     throttle_scope = "token"
 

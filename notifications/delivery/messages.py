@@ -17,6 +17,7 @@ builders below are the only places one is made, and ``Stream`` has a branch for 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 Message = dict[str, Any]
@@ -25,6 +26,9 @@ Message = dict[str, Any]
 STREAMS_GROUP = "notifications.streams"
 # Items per batch: a broadcast to many users is a few layer messages, not one per user.
 BATCH_SIZE = 500
+# What a message takes as a frame besides its JSON (``id:``, ``event:``, ``data:``), and as
+# a whole when it says nothing of its size: enough for the small messages of state.
+FRAME_BYTES = 64
 
 # On the channel layer.
 BATCH = "notifications.batch"  # {"items": [[user_id, message], ...]}
@@ -53,8 +57,13 @@ def probe(n: int) -> Message:
 
 
 def notification(payload: dict[str, Any]) -> Message:
-    """A stored notification, as its JSON-ready payload (``payloads.notification_payload``)."""
-    return {"type": NOTIFICATION, "payload": payload}
+    """A stored notification, as its JSON-ready payload (``payloads.notification_payload``).
+
+    It carries the size of its frame, measured once as it is published, for the streams
+    that hold it waiting to count (``stream.inboxes``).
+    """
+    size = FRAME_BYTES + len(json.dumps(payload, separators=(",", ":")))
+    return {"type": NOTIFICATION, "payload": payload, "size": size}
 
 
 def read_state(
@@ -69,6 +78,12 @@ def read_state(
     if unread_ids is not None:
         message["unread_ids"] = unread_ids
     return message
+
+
+def size_of(message: Message) -> int:
+    """The bytes ``message`` takes as a frame, roughly: what it says, or a small message's."""
+    size = message.get("size")
+    return size if isinstance(size, int) else FRAME_BYTES
 
 
 def close_user_streams() -> Message:

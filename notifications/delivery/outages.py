@@ -18,3 +18,13 @@ def unreachable(error: BaseException | None) -> bool:
     except ImportError:  # Redis is optional (the ``[redis]`` extra)
         return False
     return isinstance(error, ConnectionError | TimeoutError)
+
+
+def described(error: BaseException) -> str:
+    """Name ``error`` and say what it says, for a log line an operator can act on.
+
+    redis-py's own ``repr()`` of its errors drops their message (``network:ConnectionError``),
+    and the timeout of a call to a Redis that hangs has none.
+    """
+    text = str(error) or ("no answer in time" if isinstance(error, TimeoutError) else "")
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

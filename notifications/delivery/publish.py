@@ -26,7 +26,7 @@ from channels.layers import get_channel_layer
 from notifications import metrics
 from notifications.conf import conf
 from notifications.delivery import messages
-from notifications.delivery.outages import unreachable
+from notifications.delivery.outages import described, unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class _Sender:
             try:
                 await send(batch)
             except Exception as e:
-                self._dropped(len(batch), repr(e), outage=unreachable(e))
+                self._dropped(len(batch), described(e), outage=unreachable(e))
             else:
                 self.prompt = self.loop.time() - started < PROMPT_SECONDS
                 self._recovered()

@@ -6,19 +6,24 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user, get_user_model
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
-from rest_framework_simplejwt.tokens import AccessToken, Token
+from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from notifications.scrub import take_query_token
 from notifications.stream.tickets import StreamTicket
+from notifications.stream.tokens import (
+    NO_USER_ID,
+    AccessToken,
+    TokenAuthentication,
+    user_id,
+    user_id_field,
+)
 
 
 class NotAuthenticated(Exception):
@@ -40,7 +45,7 @@ def stream_user(request: HttpRequest) -> Any:
 def stream_token(request: HttpRequest) -> Token | None:
     """Return the verified token of a ``Bearer`` header or ``?token=``; None without either.
 
-    Checks signatures, expiry and types only: no database, no ORM.
+    Checks signatures, expiry, types and the shape of claims only: no database, no ORM.
     """
     query_token = take_query_token(request)
     header = request.headers.get("Authorization", "")
@@ -80,7 +85,7 @@ def _verified(raw: str, token_classes: tuple[type[Token], ...]) -> Token:
 def token_user(token: Token) -> Any:
     """Return the user ``token`` names, checked by simplejwt's rules. Runs the ORM."""
     try:
-        return JWTAuthentication().get_user(token)
+        return TokenAuthentication().get_user(token)
     except (AuthenticationFailed, InvalidToken) as e:
         # simplejwt's own AuthenticationFailed details are {"detail": ..., "code": ...}.
         detail = e.detail.get("detail", e.detail) if isinstance(e.detail, dict) else e.detail
@@ -90,19 +95,12 @@ def token_user(token: Token) -> Any:
 def token_user_pk(token: Token) -> Any | None:
     """Return the primary key ``token`` names, when its user id claim is the primary key
     (simplejwt's default); None otherwise, and then only :func:`token_user` can tell."""
-    user_model = get_user_model()
-    pk = user_model._meta.pk
-    assert pk is not None
-    if jwt_settings.USER_ID_FIELD not in (pk.name, pk.attname, "pk"):
+    if not user_id_field().primary_key:
         return None
     try:
-        claim = token[jwt_settings.USER_ID_CLAIM]
-    except KeyError as e:
-        raise NotAuthenticated(NO_USER_ID) from e
-    try:
-        return pk.to_python(claim)
-    except (TypeError, ValueError, ValidationError) as e:
-        raise NotAuthenticated(NOT_FOUND) from e
+        return user_id(token)
+    except TokenError as e:
+        raise NotAuthenticated(str(NO_USER_ID)) from e
 
 
 def check_token_user(token: Token, *, is_active: bool, password: str) -> None:
@@ -117,7 +115,6 @@ def check_token_user(token: Token, *, is_active: bool, password: str) -> None:
 
 
 # simplejwt's own messages (and translations) for the same refusals.
-NO_USER_ID = gettext_lazy("Token contained no recognizable user identification")
 NOT_FOUND = gettext_lazy("User not found")
 INACTIVE = gettext_lazy("User is inactive")
 PASSWORD_CHANGED = gettext_lazy("The user's password has been changed.")

@@ -1,31 +1,27 @@
-"""Close an event stream whose client stopped reading, before daphne's buffer eats the server.
+"""Make a stream's ``send`` wait while daphne cannot send, as other servers' sends do.
 
 daphne hands every ``http.response.body`` chunk to Twisted at once and never makes the
 application's ``send`` wait, so a client that stops reading (a laptop lid closed mid-stream,
-a stuck proxy) leaves everything published to it in the process's memory, for as long as the
-connection stays up. Nothing in the application can see it happen.
+a stuck proxy) would leave everything published to it in Twisted's buffer, uncounted, for as
+long as the connection stays up. Nothing in the application could see it happen.
 
 Twisted can: when a transport's write buffer passes its ``bufferSize`` (64 KiB), it calls
 ``pauseProducing()`` on its producer, and ``resumeProducing()`` once the buffer has drained.
 The HTTP channel forwards both to a producer its request registers. So each event-stream
-response registers a :class:`SendBudget` as that producer. While it is paused, the chunks
-the application sends wait in the budget's own queue instead of Twisted's buffer, and go out
-when Twisted resumes it. When more than ``SLOW_CLIENT_BUFFER_BYTES`` wait, the queue is
-dropped and the connection aborted (which drops Twisted's buffer as well); daphne then sends
+response registers a :class:`SendBudget` as that producer. While it is paused, the chunk the
+application sends is held by the budget, and the application's ``send`` waits until Twisted
+has taken it, as uvicorn's waits for its transport. Twisted so holds at most its
+``bufferSize`` and one chunk (a stream hands its frames over in pieces of 64 KiB,
+``connection.PIECE_BYTES``), and what is published to a stream that cannot send waits in
+its inbox, where ``SLOW_CLIENT_BUFFER_BYTES`` bounds it in bytes under every server
+(``notifications.stream.inboxes``). A stream closed there, or by a server that stops, is
+cancelled while its ``send`` waits: the budget then aborts the connection, which drops
+Twisted's buffer with it (closing would wait for a client that does not read); daphne sends
 ``http.disconnect`` to the application, whose stream ends and releases its slot. The client
-loses nothing: it reconnects with ``Last-Event-ID`` and is replayed what it missed from the
-database.
+loses nothing: it reconnects with ``Last-Event-ID`` and is replayed what it missed.
 
-The memory freed is then handed back to the operating system (``malloc_trim``), so that the
-server's resident size goes back down; so it is when a client that had a backlog waiting
-goes away by itself. What waits is counted in this process: the kernel's
-socket buffer (up to ``net.ipv4.tcp_wmem``'s maximum, 4 MiB by default on Linux) comes on
-top, outside the heap.
-
-A burst sent in one go (a replay of large notifications) would pass the limit before the
-reactor had a chance to send any of it, even to a client that reads; so while the budget is
-paused, each chunk lets the event loop turn once before the application sends the next, and
-a client that reads drains the queue as the burst goes out.
+What waits is counted in this process: the kernel's socket buffer (up to
+``net.ipv4.tcp_wmem``'s maximum, 4 MiB by default on Linux) comes on top, outside the heap.
 
 Only ``text/event-stream`` responses are watched: they are the ones that live for hours. A
 slow download of an ordinary response behaves as daphne makes it. The budget sits in the
@@ -37,8 +33,6 @@ under ``python -m notifications.serve``; under another server, ``send`` is left 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,28 +42,21 @@ from daphne.server import Server
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer  # type: ignore[import-untyped]
 
-from notifications import metrics
-from notifications.conf import conf
-
-logger = logging.getLogger(__name__)
-
 EVENT_STREAM = b"text/event-stream"
-# Dropping this much or more (a stream closed, or its client gone) hands memory back.
-TRIM_AFTER_BYTES = 65_536
 
 
 @implementer(IPushProducer)
 class SendBudget:
-    """The producer of one event-stream response: holds what Twisted cannot take yet, up to
-    a limit, and aborts the connection past it."""
+    """The producer of one event-stream response: holds what Twisted cannot take yet, and
+    lets its sender wait until Twisted has taken it."""
 
-    def __init__(self, request: WebRequest, limit: int) -> None:
+    def __init__(self, request: WebRequest) -> None:
         self.request = request
-        self.limit = limit
         self.paused = False
         self.queue: deque[bytes] = deque()
-        self.waiting = 0
-        self.aborted = False
+        # Set once the connection is gone or dropped: nothing more is sent.
+        self.stopped = False
+        self._taken: asyncio.Future[None] | None = None
 
     # IPushProducer: called by the HTTP channel on behalf of the transport.
     def pauseProducing(self) -> None:
@@ -78,95 +65,50 @@ class SendBudget:
     def resumeProducing(self) -> None:
         self.paused = False
         while self.queue and not self.paused:
-            body = self.queue.popleft()
-            self.waiting -= len(body)
-            self._write(body)
+            self._write(self.queue.popleft())
+        if not self.blocked:
+            self._wake()
 
     def stopProducing(self) -> None:
         """The connection is gone: what waits for it will never be sent."""
-        dropped = self.waiting
+        self.stopped = True
         self.queue.clear()
-        self.waiting = 0
-        if dropped > TRIM_AFTER_BYTES:
-            heap.trim_soon()
+        self._wake()
 
     @property
     def blocked(self) -> bool:
         return self.paused or bool(self.queue)
 
     def send(self, body: bytes) -> None:
-        """Write ``body`` now, or queue it behind what waits; abort once too much waits."""
-        if not self.blocked:
+        """Write ``body`` now, or hold it until Twisted can take it."""
+        if self.blocked:
+            self.queue.append(body)
+        else:
             self._write(body)
-            return
-        self.queue.append(body)
-        self.waiting += len(body)
-        if self.waiting > self.limit:
-            self.abort()
+
+    async def taken(self) -> None:
+        """Wait until Twisted has taken everything held, or the connection is gone."""
+        while self.blocked and not self.stopped:
+            self._taken = asyncio.get_running_loop().create_future()
+            await self._taken
 
     def flush(self) -> None:
-        """Hand everything queued to Twisted, full or not: the response is ending."""
+        """Hand everything held to Twisted, full or not: the response is ending."""
         while self.queue:
             self._write(self.queue.popleft())
-        self.waiting = 0
 
-    def abort(self) -> None:
+    def drop(self) -> None:
         """Drop the connection and what waits for it; daphne tells the application."""
-        waiting = self.waiting
-        self.aborted = True
         self.stopProducing()
-        metrics.slow_clients_closed.inc()
-        client = self.request.client_addr
-        logger.warning(
-            "Closed a stream whose client stopped reading: %d bytes waiting unsent "
-            "(SLOW_CLIENT_BUFFER_BYTES = %d); client %s, path %s",
-            waiting,
-            self.limit,
-            f"{client[0]}:{client[1]}" if client else "unknown",
-            # ``path`` has no query string, so no ``?token=``.
-            self.request.path.decode("ascii", "replace"),
-        )
         # The producer stays registered: it tells ``handle_reply`` to send nothing more.
         self.request.transport.abortConnection()
 
+    def _wake(self) -> None:
+        if self._taken is not None and not self._taken.done():
+            self._taken.set_result(None)
+
     def _write(self, body: bytes) -> None:
         self.request.handle_reply({"type": "http.response.body", "body": body, "more_body": True})
-
-
-class Heap:
-    """Hands freed memory back to the operating system after a stream was dropped.
-
-    The dropped chunks are a few KiB each, and glibc keeps such freed memory in the process
-    for reuse; ``malloc_trim`` returns it. At most one call a second, however many streams
-    are dropped; a no-op where the C library has no ``malloc_trim`` (musl, macOS).
-    """
-
-    MIN_INTERVAL_SECONDS = 1.0
-
-    def __init__(self) -> None:
-        self.pending = False
-        self.last = -self.MIN_INTERVAL_SECONDS
-        try:
-            self._trim: Callable[[int], int] | None = ctypes.CDLL(None).malloc_trim
-        except (AttributeError, OSError):
-            self._trim = None
-
-    def trim_soon(self) -> None:
-        """Trim on the next turn of the event loop (daphne's reactor runs on it), or later."""
-        if self._trim is None or self.pending:
-            return
-        self.pending = True
-        loop = asyncio.get_running_loop()
-        loop.call_at(max(loop.time(), self.last + self.MIN_INTERVAL_SECONDS), self.trim)
-
-    def trim(self) -> None:
-        self.pending = False
-        self.last = asyncio.get_running_loop().time()
-        if self._trim is not None:
-            self._trim(0)
-
-
-heap = Heap()
 
 
 def is_event_stream(request: WebRequest) -> bool:
@@ -203,13 +145,17 @@ async def _reply(server: Server, protocol: Any, message: dict[str, Any]) -> None
         await server.handle_reply(protocol, message)
         if message.get("type") == "http.response.start":
             watch(protocol)
-    elif budget.aborted or _gone(server, protocol):
+    elif budget.stopped or _gone(server, protocol):
         pass  # daphne tells (or has told) the application that the client is gone.
     elif message.get("type") == "http.response.body" and message.get("more_body"):
         budget.send(message.get("body", b""))
-        if budget.blocked:
-            # Let the reactor write to the socket before the next chunk comes.
-            await asyncio.sleep(0)
+        try:
+            await budget.taken()
+        except asyncio.CancelledError:
+            # The stream was ended while its client did not read (too slow, or the server
+            # is stopping): what waits would hold the connection open; drop both.
+            budget.drop()
+            raise
     else:
         budget.flush()
         # Twisted wants the producer gone before the response finishes.
@@ -231,4 +177,4 @@ def watch(protocol: Any) -> None:
         and protocol.producer is None
         and is_event_stream(protocol)
     ):
-        protocol.registerProducer(SendBudget(protocol, conf.SLOW_CLIENT_BUFFER_BYTES), True)
+        protocol.registerProducer(SendBudget(protocol), True)

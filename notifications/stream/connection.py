@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Protocol
 
 from django.db import InterfaceError, OperationalError
@@ -26,12 +26,20 @@ from notifications.delivery import messages
 from notifications.delivery.messages import Message
 from notifications.models import Notification
 from notifications.stream import frames, sse, start_read
+from notifications.stream.heap import heap
 from notifications.stream.hub import hub
 from notifications.stream.inboxes import Inbox
 from notifications.stream.limits import Slot, slots
 from notifications.stream.threads import on_thread
 
 logger = logging.getLogger(__name__)
+
+
+# A frame goes to the server in pieces of at most this size. A server takes each piece
+# whole (into Twisted's buffer, an asyncio transport's), however full its buffer already is:
+# in pieces, what it holds past its own limit is one piece, and the rest of a large frame
+# waits here, where it counts against a slow client (``inboxes``, ``backpressure``).
+PIECE_BYTES = 65_536
 
 
 class Closed(Exception):
@@ -83,10 +91,39 @@ class Stream:
             connected = await anext(frames)
         except StopAsyncIteration:
             return first, None
+        finally:
+            # The rest is handed over by whoever sends it, not by this task.
+            self._handing_over(None)
         return first + connected, frames
 
     async def frames(self) -> AsyncIterator[bytes]:
-        """Yield the stream's bytes until the client leaves or the stream is closed."""
+        """Yield the stream's bytes, in pieces of at most ``PIECE_BYTES``, until the client
+        leaves or the stream is closed."""
+        whole = self._frames()
+        large = False
+        try:
+            async for frame in whole:
+                large |= len(frame) > PIECE_BYTES
+                for start in range(0, len(frame), PIECE_BYTES):
+                    self._handing_over(len(frame) - start)
+                    yield frame[start : start + PIECE_BYTES]
+                    self._handing_over(None)
+        finally:
+            await whole.aclose()
+            if large:
+                # The frames it held are freed with it, and the C heap would keep them: hand
+                # them back to the operating system.
+                heap.trim_soon()
+
+    def _handing_over(self, unsent: int | None) -> None:
+        """Tell the inbox which task hands the stream's bytes to the server, while one does
+        (the task to cancel when the server cannot take them: a slow client), and how much
+        of the frame is left; ``None`` once the server took the piece."""
+        if self.inbox is not None:
+            writer = None if unsent is None else asyncio.current_task()
+            self.inbox.handing_over(writer, unsent or 0)
+
+    async def _frames(self) -> AsyncGenerator[bytes, None]:
         metrics.streams_open.inc()
         try:
             # Headers go out with the first chunk: send something at once. The delay is
@@ -142,6 +179,8 @@ class Stream:
             if not self.hub.live:
                 wait = min(wait, conf.POLL_SECONDS)
             message = await _next(inbox, max(wait, 0))
+            if inbox.too_slow:
+                raise Closed("its client stopped reading")
             if inbox.overflowed:
                 # This stream fell behind and its inbox dropped messages: the database has
                 # everything.
@@ -239,6 +278,9 @@ class Stream:
         """
         if self.inbox is not None:
             self.hub.unregister(self.user_id, self.inbox)
+            if self.inbox.drop_all() > PIECE_BYTES or self.inbox.too_slow:
+                # A backlog (a slow client's) was freed: hand it back to the operating system.
+                heap.trim_soon()
             self.inbox = None
         if not self.released:
             self.released = True

@@ -22,7 +22,7 @@ from notifications import metrics
 from notifications.conf import conf
 from notifications.delivery import messages, publish
 from notifications.delivery.messages import Message
-from notifications.delivery.outages import unreachable
+from notifications.delivery.outages import described, unreachable
 from notifications.stream.inboxes import Inbox, Inboxes
 from notifications.stream.limits import Slot
 from notifications.stream.upkeep import Upkeep
@@ -215,6 +215,8 @@ class Hub:
                     message = await feed.receive(loop)
                     if message is not None:
                         self._on_message(feed, message)
+                    # Not kept until the next one comes: a large one would stay in memory.
+                    del message
                 except Exception as e:
                     feed.reset()
                     self._report_outage(e)
@@ -239,10 +241,9 @@ class Hub:
         if not self._outage_reported:
             self._outage_reported = True
             logger.warning(
-                "Channel layer unavailable (%s: %s): streams catch up from the database "
+                "Channel layer unavailable (%s): streams catch up from the database "
                 "every %.1fs until it is back.",
-                type(error).__name__,
-                error,
+                described(error),
                 conf.POLL_SECONDS,
             )
             metrics.demotions.inc()
@@ -272,6 +273,10 @@ async def stop() -> None:
     current = _hubs.get(asyncio.get_running_loop())
     if current is not None:
         await current.upkeep.stop()
+        # A stream still there is stuck handing bytes to a client that does not read (a
+        # server whose ``send`` waits for it): end its request.
+        for inbox in current.inboxes.all():
+            inbox.end_writer()
 
 
 def hub() -> Hub:

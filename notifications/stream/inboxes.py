@@ -2,32 +2,130 @@
 
 Each stream reads its own bounded inbox; a stream that falls too far behind has its inbox
 marked overflowed, and catches up from the database.
+
+An inbox also counts the bytes its messages will take as frames. A server whose ``send``
+waits while the client's connection is full (uvicorn) leaves what is published to a
+stalled client in the inbox, and the rest of the frame being sent in the stream. The stream
+is closed as a slow client, as daphne's send budget closes it there
+(``notifications.stream.backpressure``), once more than ``SLOW_CLIENT_BUFFER_BYTES`` wait
+while it is stuck handing a piece to the server: at once when the inbox alone holds that
+much; after ``STUCK_SECONDS`` when a large frame makes up the rest (a client that reads
+keeps taking its pieces). The client loses nothing: it resumes with ``Last-Event-ID``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
+from notifications import metrics
+from notifications.conf import conf
+from notifications.delivery import messages
 from notifications.delivery.messages import Message
 from notifications.stream.limits import Slot
 
+logger = logging.getLogger(__name__)
+
 # A stream further behind than this has its inbox marked overflowed and reads the database.
 INBOX_SIZE = 1000
+# How long a stream may be stuck on one piece of a frame while more than the limit waits.
+STUCK_SECONDS = 1.0
 
 
 class Inbox(asyncio.Queue[Message]):
-    """One stream's pending messages; when full, it remembers that it dropped some."""
+    """One stream's pending messages; when full, it remembers that it dropped some.
+
+    The stream tells it, through :meth:`handing_over`, which task hands its bytes to the
+    server (``writer``, None while the stream waits for messages or works) and how much of
+    the frame is left to hand over (``unsent``).
+    """
 
     def __init__(self, slot: Slot) -> None:
         super().__init__(maxsize=INBOX_SIZE)
         self.slot = slot
         self.overflowed = False
+        # The frame bytes of the messages waiting, roughly (``messages.size_of``).
+        self.bytes = 0
+        self.limit = conf.SLOW_CLIENT_BUFFER_BYTES
+        self.writer: asyncio.Task[object] | None = None
+        self.unsent = 0
+        # Pieces handed over so far: a check armed for one is void once the next comes.
+        self.pieces = 0
+        # Set once the stream was found too slow for its client: it ends, taking no more.
+        self.too_slow = False
 
     def offer(self, message: Message) -> None:
+        if self.too_slow:
+            return
         try:
             self.put_nowait(message)
         except asyncio.QueueFull:
             self.overflowed = True
+            return
+        if self.writer is not None and self.bytes > self.limit:
+            self._close_slow(self.writer)
+
+    def handing_over(self, writer: asyncio.Task[object] | None, unsent: int = 0) -> None:
+        """The stream's ``writer`` starts handing a piece of a frame to the server, with
+        ``unsent`` bytes of the frame left, that piece included; or (None) it is done."""
+        self.writer, self.unsent = writer, unsent
+        if writer is None:
+            return
+        self.pieces += 1
+        if self.bytes + unsent > self.limit:
+            loop = asyncio.get_running_loop()
+            loop.call_later(STUCK_SECONDS, self._check_stuck, self.pieces)
+
+    def _check_stuck(self, piece: int) -> None:
+        writer = self.writer
+        if writer is None or self.pieces != piece or self.too_slow:
+            return  # It moved on, or is closed already.
+        if self.bytes + self.unsent > self.limit:
+            self._close_slow(writer)
+
+    def end_writer(self) -> None:
+        """Cancel the stream's writer if it is stuck handing bytes to the server: its
+        request ends, and its stream with it."""
+        if self.writer is not None:
+            self._cancel_writer(self.writer)
+
+    def _close_slow(self, writer: asyncio.Task[object]) -> None:
+        self.too_slow = True
+        metrics.slow_clients_closed.inc()
+        logger.warning(
+            "Closed a stream whose client stopped reading: %d bytes waiting unsent "
+            "(SLOW_CLIENT_BUFFER_BYTES = %d); stream %s of user %s",
+            self.bytes + self.unsent,
+            self.limit,
+            self.slot.id,
+            self.slot.user_id,
+        )
+        self._cancel_writer(writer)
+        self.drop_all()
+
+    def drop_all(self) -> int:
+        """Drop what waits, now rather than with the last reference to the inbox (its stream
+        is ending, and reads the database when it resumes); return how many bytes went."""
+        dropped = self.bytes
+        while not self.empty():
+            self.get_nowait()
+        return dropped
+
+    def _cancel_writer(self, writer: asyncio.Task[object]) -> None:
+        writer.cancel()
+        # The task, its error and the stream's generator would otherwise hold each other,
+        # with the frame in hand, until the cycle collector runs.
+        self.writer = None
+
+    # asyncio.Queue's own hooks for what a put adds and a get takes.
+    def _put(self, item: Message) -> None:
+        super()._put(item)
+        self.bytes += messages.size_of(item)
+
+    def _get(self) -> Message:
+        item = super()._get()
+        self.bytes -= messages.size_of(item)
+        return item
 
 
 class Inboxes(dict[int, set[Inbox]]):

@@ -51,6 +51,12 @@ STREAM_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 
+# How long an open waits for Redis to count its slot. A take answers in about a millisecond,
+# and a burst of opens shares one round trip; a Redis that hangs (stopped with SIGSTOP, a
+# network partition) would otherwise hold every open for the client's whole retry budget
+# (about 20 s), and the open is admitted unlimited past it, as when Redis refuses.
+TAKE_TIMEOUT_SECONDS = 2.0
+
 # Releases of slots whose opening was cancelled, kept referenced until they are done.
 _releasing: set[asyncio.Future[None]] = set()
 
@@ -173,7 +179,8 @@ async def admit(user_id: int) -> Admission:
     user is at their limit (after evicting their oldest stream under ``evict_oldest``)."""
     slot = new_slot(user_id)
     try:
-        admission = await slots().take(slot, evict=conf.ON_LIMIT == "evict_oldest")
+        async with asyncio.timeout(TAKE_TIMEOUT_SECONDS):
+            admission = await slots().take(slot, evict=conf.ON_LIMIT == "evict_oldest")
     except asyncio.CancelledError:
         # The client left while Redis answered: the slot may be taken, and nobody holds it.
         _releasing.add(task := asyncio.ensure_future(slots().release(slot)))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rest_framework_simplejwt.tokens import Token
-
 from notifications.conf import conf
+from notifications.stream.tokens import CheckedClaims
 
 
-class StreamTicket(Token):
+class StreamTicket(CheckedClaims):
     token_type = "stream"
 
     @property

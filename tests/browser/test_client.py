@@ -32,6 +32,9 @@ from tests.recipes import recipe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Run in a page of the server's origin, in a context that ignores the site's
+# Content-Security-Policy: playwright's wait_for_function evaluates its predicate as a string,
+# which the policy (no 'unsafe-eval') refuses.
 EMBED = """
 async ({token, lastEventId}) => {
   const { connect } = await import("/static/notifications/client.js");
@@ -60,7 +63,7 @@ async def test_ticket_auth_and_a_refused_stream_resumes_with_a_fresh_ticket(
 ) -> None:
     notify = publish_to(server)
     (first,) = await notify(user, kind="info", title="Seen before")
-    context = await new_context()
+    context = await new_context(bypass_csp=True)
     page = await context.new_page()
     # Any page of the server's origin without a session: the token is the only credential.
     await page.goto(f"{server.url}/accounts/login/")
@@ -107,7 +110,7 @@ async def open_refused(
 ) -> list[float]:
     """Embed the client, refuse its first ``refusals`` stream requests with ``refuse``, and
     return the times of its requests once it is connected."""
-    context = await new_context()
+    context = await new_context(bypass_csp=True)
     page = await context.new_page()
     await page.goto(f"{server.url}/accounts/login/")
     times: list[float] = []

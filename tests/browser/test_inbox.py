@@ -56,10 +56,11 @@ async def test_user_controlled_text_is_shown_as_text(
     server: Server, user: Any, new_context: Any
 ) -> None:
     title = '<img src=x onerror="window.pwned = true">Sale'
-    await notify(
-        user, kind="info", title=title, body="<script>window.pwned = true</script>",
-        url="javascript:window.pwned = true",
-    )  # fmt: skip
+    (stored,) = await notify(
+        user, kind="info", title=title, body="<script>window.pwned = true</script>"
+    )
+    # notify() refuses such a link: written as a row stored before that rule would be.
+    await Notification.objects.filter(pk=stored.pk).aupdate(url="javascript:window.pwned = true")
     page = await log_in(await new_context(), server, user.username)
     await wait_live(page)
 

@@ -67,6 +67,9 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
 # or daphne's own, as a site that embeds the app may serve it.
 SERVE = [sys.executable, "-m", "notifications.serve"]
 DAPHNE = [sys.executable, "-m", "daphne"]
+# Another ASGI server: uvicorn's command line, with its access log off (it would print stream
+# tokens of ``?token=``).
+UVICORN = [sys.executable, "-m", "uvicorn", "--no-access-log"]
 
 
 class Server(LocalServer):
@@ -91,18 +94,18 @@ class Server(LocalServer):
 
     def start(self) -> None:
         self.log = self.log_path.open("ab")
+        if self.command == UVICORN:
+            where = ["--host", "127.0.0.1", "--port", str(self.port), "--backlog", "1024"]
+        else:
+            where = ["-v", "1", "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024"]
         self.process = subprocess.Popen(
-            [
-                *self.command, "-v", "1",
-                "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=1024",
-                self.application,
-            ],
+            [*self.command, *where, self.application],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             wait_until(self.listening, process=self.process, seconds=30)
         except RuntimeError as e:
-            raise RuntimeError(f"daphne did not start:\n{self.output()}") from e
+            raise RuntimeError(f"the server did not start:\n{self.output()}") from e
 
     def stop(self) -> None:
         if self.process is not None:
@@ -118,8 +121,8 @@ def start_server(
     django_db_setup: None, tmp_path: Path, redis_url: str
 ) -> Iterator[Callable[..., Server]]:
     """Start daphne servers: ``start_server(REDIS_URL=None)`` runs the embedded default,
-    ``start_server(command=DAPHNE)`` daphne's own command line, ``application=`` another
-    ASGI application than the project's."""
+    ``start_server(command=DAPHNE)`` daphne's own command line (``UVICORN``: uvicorn's),
+    ``application=`` another ASGI application than the project's."""
     logs = (tmp_path / f"daphne-{n}.log" for n in itertools.count())
 
     def make(

@@ -3,6 +3,7 @@
 Each request is built from pieces an attacker reaches for: odd methods, paths with ``..``,
 encoded and non-ASCII ids, forged cursors and tokens, bodies nested thousands deep or not
 JSON at all, ``Last-Event-ID``s of every shape, foreign ``Host``s and ``X-Forwarded-For``s.
+And tokens signed with the site's key whose claims no token of the site carries.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
+
+from hypothesis import strategies as st
+from rest_framework_simplejwt.state import token_backend
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND",
            "get", "FOO", "CONNECT"]  # fmt: skip
@@ -175,3 +180,74 @@ def corpus(seed: int, count: int, tokens: list[str], csrf: str) -> Iterator[Fuzz
     ]
     for _ in range(count):
         yield rng.choice(makers)()
+
+
+# --- Validly signed tokens with hostile claims ---------------------------------------------
+
+MISSING = object()  # a claim left out
+FAR = 10**30
+NAN, INFINITY = float("nan"), float("inf")
+# The NumericDate claims, and the values of them a token may carry that no token the site
+# issues does: each must be refused (401), never crash a server.
+TIME_CLAIMS = ("exp", "iat", "nbf")
+HOSTILE_TIMES: dict[str, Any] = {
+    "1e20": 1e20, "-1e20": -1e20, "huge int": FAR, "negative": -1, "NaN": NAN,
+    "Infinity": INFINITY, "string": "1e20", "digit string": "9999999999", "true": True,
+    "null": None, "list": [1], "object": {}, "giant int": 10**400,
+}  # fmt: skip
+
+
+def hostile_user_ids(pk: int) -> dict[str, Any]:
+    """User id claims naming (or nearly naming) the user ``pk`` in a shape the site never
+    issues (it issues ``str(pk)``)."""
+    return {
+        "missing": MISSING, "float": pk + 0.5, "whole float": float(pk), "int": pk,
+        "decimal string": f"{pk}.0", "list": [pk], "empty": "", "NaN string": "NaN",
+        "true": True, "object": {}, "null": None, "huge int": FAR, "huge string": str(FAR),
+        "negative": -pk, "negative string": f"-{pk}", "leading zero": f"0{pk}",
+        "padded": f" {pk}", "superscript": "\u00b2", "Arabic-Indic digit": chr(0x660 + pk % 10),
+        "NUL": f"{pk}\x00", "giant string": "9" * 5000,
+    }  # fmt: skip
+
+
+def signed(claims: dict[str, Any]) -> str:
+    """Sign ``claims`` with the site's key, as its own tokens are (``MISSING`` values left
+    out); NaN and Infinity are written as Python's JSON writes them."""
+    return token_backend.encode({k: v for k, v in claims.items() if v is not MISSING})
+
+
+def hostile_times() -> st.SearchStrategy[Any]:
+    """Times no token of the site carries: not numbers, or outside year 1970 to 9999."""
+    latest = 253_402_300_799
+    return st.one_of(
+        st.sampled_from(list(HOSTILE_TIMES.values())),
+        st.integers().filter(lambda n: not 0 <= n <= latest),
+        st.floats().filter(lambda x: not 0 <= x <= latest),
+        st.text(max_size=20),
+        st.lists(st.integers(), max_size=2),
+    )
+
+
+def hostile_user_id_values(pk: int, taken: set[str]) -> st.SearchStrategy[Any]:
+    """User ids of any JSON shape, never the ``str(pk)`` of an existing user (``taken``)."""
+    json = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+        max_leaves=4,
+    )
+    return st.one_of(st.sampled_from(list(hostile_user_ids(pk).values())), json).filter(
+        lambda value: not (isinstance(value, str) and value in taken)
+    )
+
+
+@st.composite
+def hostile_claims(draw: st.DrawFn, base: dict[str, Any], taken: set[str]) -> dict[str, Any]:
+    """``base`` (a valid token's claims) with one or more of its user id and time claims
+    made hostile."""
+    pk = int(base["user_id"])
+    names = draw(st.sets(st.sampled_from(["user_id", *TIME_CLAIMS]), min_size=1))
+    claims = dict(base)
+    for name in sorted(names):
+        strategy = hostile_user_id_values(pk, taken) if name == "user_id" else hostile_times()
+        claims[name] = draw(strategy)
+    return claims

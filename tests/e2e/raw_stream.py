@@ -44,13 +44,17 @@ class RawStream:
     def notification_ids(self) -> list[int]:
         return [int(e.id) for e in self.events if e.event == "notification" and e.id]
 
-    def read_until(self, done: Callable[[], bool], *, seconds: float = 30) -> None:
-        """Read until ``done()`` or the server ends the connection; fail after ``seconds``."""
+    def read_until(
+        self, done: Callable[[], bool], *, seconds: float = 30, pause: float = 0
+    ) -> None:
+        """Read until ``done()`` or the server ends the connection; fail after ``seconds``.
+        ``pause``: seconds to wait after each read, as a slow client does."""
         deadline = time.monotonic() + seconds
         while not done() and self.ended is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not done after {seconds} s: {len(self.events)} events")
             self._receive()
+            time.sleep(pause)
 
     def read_to_end(self, *, seconds: float = 30) -> None:
         """Read what is left until the server ends the connection."""

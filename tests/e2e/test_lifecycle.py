@@ -15,7 +15,7 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.conftest import RedisServer
-from tests.e2e.conftest import DAPHNE, SERVE, Server, client
+from tests.e2e.conftest import DAPHNE, SERVE, UVICORN, Server, client
 from tests.e2e.listener import Listener
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -50,8 +50,10 @@ def limits(n: int) -> httpx.Limits:
         (DAPHNE, "project.asgi:application"),
         # A site that only includes notifications.urls: no with_lean_stream around it.
         (DAPHNE, "tests.e2e.plain_asgi:application"),
+        # Through the lifespan scope, which with_lean_stream answers.
+        (UVICORN, "project.asgi:application"),
     ],
-    ids=["notifications.serve", "daphne", "daphne, Django's handler alone"],
+    ids=["notifications.serve", "daphne", "daphne, Django's handler alone", "uvicorn"],
 )
 async def test_sigterm_ends_streams_and_another_process_admits_their_user_at_once(
     start_server: Callable[..., Server], user: Any, command: list[str], application: str
@@ -70,6 +72,18 @@ async def test_sigterm_ends_streams_and_another_process_admits_their_user_at_onc
         assert [s.status for s in returning] == [200] * LIMIT
         await asyncio.gather(*(s.close() for s in streams + returning))
     assert "freed their slots" in leaving.output()
+
+
+async def test_uvicorn_serves_a_site_whose_application_refuses_the_lifespan_scope(
+    start_server: Callable[..., Server], user: Any
+) -> None:
+    # Django's own application raises on the scope: uvicorn says so, and goes on.
+    server = start_server(UVICORN, "tests.e2e.plain_asgi:application")
+    async with client(server) as http:
+        [stream] = await open_streams(http, user, 1)
+        assert stream.status == 200
+        await stream.close()
+    assert "ASGI 'lifespan' protocol appears unsupported." in server.output()
 
 
 async def test_a_killed_process_stops_counting_against_the_limit_within_15_seconds(

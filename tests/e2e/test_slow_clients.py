@@ -1,9 +1,12 @@
-"""A client that stops reading, against real daphne (``python -m notifications.serve``).
+"""A client that stops reading, against real servers (``python -m notifications.serve``,
+daphne's own command line, uvicorn's).
 
-daphne never makes the application wait for a slow client, so without a bound everything
-published to a stalled stream piles up in the server process. The server must close such a
-stream once ``SLOW_CLIENT_BUFFER_BYTES`` wait unsent, give the memory back, and the client
-must lose nothing when it resumes with ``Last-Event-ID``.
+daphne never makes the application wait for a slow client, and uvicorn's ``send`` waits
+while everything published meanwhile waits in the stream: without a bound, all of it piles
+up in the server process. The server must close such a stream once
+``SLOW_CLIENT_BUFFER_BYTES`` wait unsent, counted in bytes however large each notification
+is, give the memory back, and the client must lose nothing when it resumes with
+``Last-Event-ID``. A client that reads slowly but keeps up stays connected.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
 from project.settings import channel_layers
-from tests.e2e.conftest import DAPHNE, SERVE, Server
+from tests.e2e.conftest import DAPHNE, SERVE, UVICORN, Server
 from tests.e2e.raw_stream import RawStream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -36,6 +39,15 @@ RECEIVE_BUFFER = 4096
 # Resident size may stay this much above where it was before the stall (the stream's limit
 # is 1 MiB; without a bound, the process keeps all it was sent).
 RSS_MARGIN_KB = 2048
+# Larger than the kernel's socket buffers take: most of it has to wait in the process.
+LARGE_BODY = "x" * 10_000_000
+
+
+@pytest.fixture(autouse=True)
+def _large_bodies(settings: Any) -> None:
+    """Let this process store notifications far larger than a site's limits allow: stored
+    before the limits, or under a site's own, they are what a slow client must not cost."""
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "MAX_BODY_LENGTH": 10_000_000}
 
 
 def settled_rss_kb(server: Server, *, below: int, seconds: float = 10) -> int:
@@ -133,7 +145,9 @@ def stall_and_resume(server: Server, user: Any, *, body: str, at_most: int) -> O
     return Outcome(sent, before, after)
 
 
-@pytest.mark.parametrize("command", [SERVE, DAPHNE], ids=["notifications.serve", "daphne"])
+@pytest.mark.parametrize(
+    "command", [SERVE, DAPHNE, UVICORN], ids=["notifications.serve", "daphne", "uvicorn"]
+)
 def test_a_stalled_stream_is_closed_and_resumes_losing_nothing(
     start_server: Callable[..., Server], user: Any, command: list[str]
 ) -> None:
@@ -160,3 +174,65 @@ def test_the_default_bound_keeps_memory_bounded_and_gives_it_back(
     assert outcome.sent * len(BODY) > 1_048_576
     # ... and what the stalled stream held is gone from the process once it is closed.
     assert outcome.rss_after_kb < outcome.rss_before_kb + RSS_MARGIN_KB
+
+
+def wait_for_close(server: Server, *, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while CLOSED not in server.output():
+        assert time.monotonic() < deadline, "the stalled stream was not closed"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("command", [SERVE, UVICORN], ids=["notifications.serve", "uvicorn"])
+def test_one_large_notification_to_a_stalled_client_closes_its_stream(
+    start_server: Callable[..., Server], user: Any, command: list[str]
+) -> None:
+    # Most of it has to wait in the process, where the default limit counts it, however few
+    # frames that is.
+    server = start_server(command, METRICS_TOKEN=METRICS_TOKEN)
+    with override_settings(
+        CHANNEL_LAYERS=channel_layers(server.env["REDIS_URL"], server.env["CHANNELS_PREFIX"])
+    ):
+        # One through a client that reads first: what is measured after is what the
+        # stalled stream cost, not the first use of the code and buffers.
+        warm = RawStream(server, bearer(user))
+        warm.read_until(lambda: any(e.event == "connected" for e in warm.events))
+        services.notify(user, kind="info", title="warm-up", body=LARGE_BODY)
+        received = 0
+        while received < len(LARGE_BODY):  # Its bytes, unparsed: parsing takes long.
+            received += len(warm.sock.recv(1 << 20))
+        warm.close()
+        stalled = stall(server, user)
+        before = rss_kb(server_pid(server))
+        services.notify(user, kind="info", title="large", body=LARGE_BODY)
+        wait_for_close(server)
+    stalled.close()
+    after = settled_rss_kb(server, below=before + RSS_MARGIN_KB)
+    assert after < before + RSS_MARGIN_KB
+    scrape = httpx.get(
+        f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert "notifications_slow_clients_closed_total 1.0" in scrape.text.splitlines()
+
+
+@pytest.mark.parametrize("command", [SERVE, UVICORN], ids=["notifications.serve", "uvicorn"])
+def test_a_client_that_reads_slowly_but_keeps_up_is_not_closed(
+    start_server: Callable[..., Server], user: Any, command: list[str]
+) -> None:
+    # Far more than the limit in all, never more than half of it published and not read.
+    count, body, ahead = 24, "y" * 100_000, 5
+    server = start_server(command)
+    with override_settings(
+        CHANNEL_LAYERS=channel_layers(server.env["REDIS_URL"], server.env["CHANNELS_PREFIX"])
+    ):
+        stream = RawStream(server, bearer(user), receive_buffer=RECEIVE_BUFFER)
+        stream.read_until(lambda: any(e.event == "connected" for e in stream.events))
+        for n in range(1, count + 1):
+            services.notify(user, kind="info", title=f"n{n}", body=body)
+            # A few kilobytes at a time, with a pause after each read.
+            stream.read_until(lambda n=n: len(stream.notification_ids()) >= n - ahead, pause=0.002)
+        stream.read_until(lambda: len(stream.notification_ids()) == count, pause=0.002)
+    assert stream.ended is None
+    stream.close()
+    assert stream.notification_ids() == list(range(1, count + 1))
+    assert CLOSED not in server.output()

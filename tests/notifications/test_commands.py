@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from notifications.models import Notification
 from notifications.services import mark_read, notify
+from tests.notifications.test_content import HOSTILE_LINKS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -175,17 +177,48 @@ def test_send_refuses_and_stores_nothing(customers, args, message):
     assert not Notification.objects.exists()
 
 
-def test_send_errors_go_to_stderr_with_a_non_zero_exit_status():
-    """From a shell, as an operator runs it: the message on stderr, exit status non-zero."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "send_notification", "--all", "--title", "Hi"]
-        + ["--data", "not json"],
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--body", "x" * 5001], "The body is longer than 5000", id="body"),
+        pytest.param(["--url", "/" + "x" * 500], "The url is longer than 500", id="url"),
+        pytest.param(
+            ["--data", json.dumps({"k": "x" * 8185})],
+            "The data is longer than 8192 bytes",
+            id="data",
+        ),
+    ],
+)
+def test_send_refuses_a_field_over_its_limit_and_stores_nothing(user, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("send_notification", "--user", "alice", "--title", "Hi", *args)
+
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("url", HOSTILE_LINKS)
+def test_send_refuses_a_link_off_the_site_and_stores_nothing(user, url):
+    with pytest.raises(CommandError, match="The url must be a path on this site"):
+        run("send_notification", "--user", "alice", "--title", "Hi", "--url", url)
+
+    assert not Notification.objects.exists()
+
+
+def send_from_a_shell(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py send_notification`` as an operator does, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "send_notification", *arguments],
         cwd=REPO_ROOT,
         env={**os.environ, "DATABASE_URL": child_database_url()},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_send_errors_go_to_stderr_with_a_non_zero_exit_status():
+    """From a shell, as an operator runs it: the message on stderr, exit status non-zero."""
+    result = send_from_a_shell("--all", "--title", "Hi", "--data", "not json")
 
     assert result.returncode != 0
     assert "--data is not valid JSON" in result.stderr
@@ -193,15 +226,18 @@ def test_send_errors_go_to_stderr_with_a_non_zero_exit_status():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_refused_link_goes_to_stderr_with_a_non_zero_exit_status(user):
+    result = send_from_a_shell("--user", "alice", "--title", "Hi", "--url", "//evil.example/x")
+
+    assert result.returncode != 0
+    assert "The url must be a path on this site" in result.stderr
+    assert result.stdout == ""
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_send_from_another_process_stores_in_the_shared_database(user):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "send_notification", "--user", "alice", "--title", "Hi"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": child_database_url()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = send_from_a_shell("--user", "alice", "--title", "Hi")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Stored 1 notification.\n"

@@ -177,13 +177,15 @@ def _email_on(user: Any, kind: str) -> bool:
 
 
 def test_a_refused_message_is_retried_next_run_and_others_still_go(
-    smtp: SMTPServer, user: Any, other_user: Any
+    smtp: SMTPServer, user: Any, other_user: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     old(user)
     old(other_user)
     smtp.mailbox.refuse = "554 Transaction failed"
     assert run() == "Sent 0 emails.\n"
     assert not Notification.objects.filter(emailed_at__isnull=False).exists()
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "notifications.emails"]
+    assert "refused 2 email(s)" in warning and "554" in warning  # One line a run, not per email.
     smtp.mailbox.refuse = None
     assert run() == "Sent 2 emails.\n"
     assert run() == "Sent 0 emails.\n"
@@ -259,12 +261,7 @@ def test_two_runs_at_the_same_moment_email_each_notification_once(make_user: Any
         ]
         outputs = [process.communicate(timeout=120)[0] for process in runs]
         assert all(process.returncode == 0 for process in runs), outputs
-        titles = [
-            line.strip("* ")
-            for message in server.mailbox.messages
-            for line in parts(message)[0].splitlines()
-            if line.startswith("* ")
-        ]
+        titles = [title for _, title in server.mailbox.listed()]
     assert sorted(titles) == sorted(
         f"Order #{n} shipped for {u.username}" for u in users for n in range(3)
     )
@@ -289,7 +286,7 @@ def test_on_postgresql_a_run_skips_rows_another_run_is_claiming(user: Any) -> No
     def claim_and_hold() -> None:
         try:
             with transaction.atomic():
-                first.extend(emails._claim([user.pk], older_than=now))
+                first.extend(emails._claim(emails.Run(), [user.pk], older_than=now))
                 claimed.set()
                 finish.wait(30)
         finally:
@@ -301,9 +298,9 @@ def test_on_postgresql_a_run_skips_rows_another_run_is_claiming(user: Any) -> No
         assert claimed.wait(30)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '5s'")  # waiting instead of skipping would fail
-        assert emails._claim([user.pk], older_than=now) == []
+        assert emails._claim(emails.Run(), [user.pk], older_than=now) == []
     finally:
         finish.set()
         holder.join(30)
     assert sorted(first) == sorted(n.pk for n in stored)
-    assert emails._claim([user.pk], older_than=now) == []
+    assert emails._claim(emails.Run(), [user.pk], older_than=now) == []

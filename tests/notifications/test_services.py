@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from notifications.conf import conf
+from notifications.content import ContentTooLarge, UnsafeLink
 from notifications.delivery import messages, publish
 from notifications.delivery.payloads import notification_payload
 from notifications.models import Notification, StreamCounter
@@ -29,8 +31,10 @@ from notifications.services import (
     prune,
     revoke_streams,
 )
+from notifications.stream import frames
 from tests.conftest import free_port
 from tests.layer import Listener, listening
+from tests.notifications.test_content import HOSTILE_LINKS, SAFE_LINKS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -233,6 +237,119 @@ def test_an_invalid_notification_stores_and_publishes_nothing(
 
     assert not Notification.objects.exists()
     assert not StreamCounter.objects.exists(), "a rejected notification took a seq"
+    assert published == []
+
+
+# Each field one over its default limit; the data counted in bytes as the stream sends it,
+# where "é" is the six bytes of "\u00e9".
+OVER_THE_LIMITS = [
+    pytest.param({"title": "x" * 201}, "The title is longer than 200 characters", id="title"),
+    pytest.param({"body": "x" * 5001}, "The body is longer than 5000 characters", id="body"),
+    pytest.param({"url": "/" + "x" * 500}, "The url is longer than 500 characters", id="url"),
+    pytest.param(
+        {"data": {"k": "x" * 8185}}, "The data is longer than 8192 bytes as JSON", id="data"
+    ),
+    pytest.param(
+        {"data": {"k": "\u00e9" * 1400}}, "The data is longer than 8192 bytes", id="escaped data"
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), OVER_THE_LIMITS)
+def test_a_field_over_its_limit_is_refused_with_a_clear_error(user, fields, message):
+    with pytest.raises(ContentTooLarge, match=message) as refused:
+        send(user, **fields)
+
+    assert refused.value.field == next(iter(fields))
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"title": "\U0001f4e6" * 200},
+        {"body": "\U0001f4e6" * 5000},
+        {"url": "/" + "\u00e9" * 499},
+        {"data": {"k": "x" * 8184}},
+    ],
+    ids=["title", "body", "url", "data"],
+)
+def test_a_field_at_its_limit_is_stored(user, fields):
+    (stored,) = send(user, **fields)
+
+    name, value = next(iter(fields.items()))
+    assert getattr(Notification.objects.get(pk=stored.pk), name) == value
+
+
+def test_the_limits_are_settings(user, settings):
+    settings.NOTIFICATIONS = {
+        **settings.NOTIFICATIONS,
+        "MAX_TITLE_LENGTH": 10,
+        "MAX_BODY_LENGTH": 20,
+        "MAX_URL_LENGTH": 8,
+        "MAX_DATA_BYTES": 12,
+    }
+    send(user, title="x" * 10, body="x" * 20, url="/" + "x" * 7, data={"k": "xxxx"})
+
+    for fields in (
+        {"title": "x" * 11},
+        {"body": "x" * 21},
+        {"url": "/" + "x" * 8},
+        {"data": {"k": "xxxxx"}},
+    ):
+        with pytest.raises(ContentTooLarge):
+            send(user, **fields)
+    assert Notification.objects.count() == 1
+
+
+def test_the_largest_notification_is_a_small_part_of_a_slow_clients_buffer(user):
+    """Every field at its limit, in characters the stream escapes longest (12 bytes each)."""
+    (largest,) = send(
+        user,
+        title="\U0001f4e6" * 200,
+        body="\U0001f4e6" * 5000,
+        url="/" + "\U0001f4e6" * 499,
+        data={"k": "x" * 8184},
+    )
+
+    frame = frames.notification(largest)
+
+    assert len(frame) < 80_000
+    assert len(frame) * 10 < conf.SLOW_CLIENT_BUFFER_BYTES
+
+
+@pytest.mark.parametrize("url", HOSTILE_LINKS)
+def test_a_link_off_the_site_or_into_script_is_refused(user, url):
+    with pytest.raises(UnsafeLink, match="a path on this site") as refused:
+        send(user, url=url)
+
+    assert refused.value.field == "url"
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("url", SAFE_LINKS)
+def test_a_path_on_the_site_or_an_absolute_http_url_is_stored_as_given(user, url):
+    (stored,) = send(user, url=url)
+
+    assert Notification.objects.get(pk=stored.pk).url == url
+
+
+def test_a_refusal_leaves_what_was_stored_as_it_was(
+    user, other_user, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        send([user, other_user], title="Before", url="/orders/7/", data={"order": 7})
+    before = list(Notification.objects.order_by("pk").values())
+    counters = list(StreamCounter.objects.order_by("user_id").values())
+    published.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for fields in ({"url": "//evil.example/x"}, {"body": "x" * 5001}):
+            with pytest.raises(InvalidNotification):
+                send([user, other_user], title="After", **fields)
+
+    assert list(Notification.objects.order_by("pk").values()) == before
+    assert list(StreamCounter.objects.order_by("user_id").values()) == counters
     assert published == []
 
 

@@ -33,12 +33,17 @@ class Command(BaseCommand):
         target.add_argument(
             "--all", dest="everyone", action="store_true", help="Every active user."
         )
-        parser.add_argument("--title", required=True, help="The headline (at most 200 characters).")
+        # Their sizes are limited by settings (MAX_TITLE_LENGTH...); a refusal says the limit.
+        parser.add_argument("--title", required=True, help="The headline.")
         parser.add_argument("--body", default="", help="The text under the title.")
         parser.add_argument(
             "--kind", default="info", help='A label clients style by (default: "info").'
         )
-        parser.add_argument("--url", default="", help="Where clicking the notification leads.")
+        parser.add_argument(
+            "--url",
+            default="",
+            help="Where clicking it leads: a path on this site (/orders/7/) or an http(s) URL.",
+        )
         parser.add_argument(
             "--data", metavar="JSON", help="Extra fields for clients, a JSON object: '{\"id\": 7}'."
         )

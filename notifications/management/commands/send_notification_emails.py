@@ -34,7 +34,8 @@ class Command(BaseCommand):
     help = (
         "Send each user with an email address one email listing their unread notifications "
         "at least --min-age minutes old, of kinds whose email choice is on. Each notification "
-        "is emailed at most once, so running it again (from cron) sends nothing new."
+        "is emailed at most once, so running it again (from cron) sends nothing new; what a "
+        "run that died left unsent goes out once its claims expire (EMAIL_CLAIM_SECONDS)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

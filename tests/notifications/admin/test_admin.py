@@ -14,6 +14,7 @@ from django.urls import reverse
 from notifications.delivery import messages
 from notifications.models import Notification
 from notifications.services import mark_read, notify
+from tests.notifications.test_content import HOSTILE_LINKS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -280,6 +281,53 @@ def test_an_invalid_send_stores_nothing(
 
     assert response.status_code == 200
     assert error in response.content.decode()
+    assert not Notification.objects.exists()
+
+
+def form_errors(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200
+    return dict(response.context["adminform"].form.errors)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param({"body": "x" * 5001}, "The body is longer than 5000", id="body"),
+        pytest.param({"url": "/" + "x" * 500}, "at most 500 characters", id="url"),
+    ],
+)
+def test_a_field_over_its_limit_is_a_form_error(staff_client, customers, fields, message):
+    response = staff_client.post(SEND, {"group": customers.pk, **message_fields(**fields)})
+
+    [name] = fields
+    assert message in " ".join(form_errors(response)[name])
+    assert not Notification.objects.exists()
+
+
+def test_the_limits_set_in_settings_are_form_errors(staff_client, customers, settings):
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "MAX_TITLE_LENGTH": 5}
+
+    response = staff_client.post(SEND, {"group": customers.pk, **message_fields(title="Sixsix")})
+
+    assert form_errors(response)["title"] == ["The title is longer than 5 characters (6)."]
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("url", HOSTILE_LINKS)
+def test_a_link_off_the_site_is_a_form_error(staff_client, customers, url):
+    response = staff_client.post(SEND, {"group": customers.pk, **message_fields(url=url)})
+
+    assert form_errors(response)["url"]
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["²", "1.5", "0x1", "99999999999999999999"])
+def test_users_that_cannot_be_keys_are_a_form_error(staff_client, user, value):
+    """``²`` passes ``isdigit()`` and fails ``int()``; the last is past SQLite's integers."""
+    response = staff_client.post(SEND, {"users": [user.pk, value], **message_fields()})
+
+    assert form_errors(response)["users"] == [f"“{value}” is not a valid value."]
+    assert 'name="users"' in response.content.decode()
     assert not Notification.objects.exists()
 
 

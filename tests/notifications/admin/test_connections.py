@@ -70,9 +70,12 @@ def test_closing_a_users_streams_revokes_them_like_a_logout(
     assert any("Closing the streams of alice" in str(m) for m in response.context["messages"])
 
 
-def test_closing_an_unknown_user_says_so(client: Client, staff_user: Any) -> None:
+# A superscript two is a digit to str.isdigit() and not to int(); the others are not ids at all.
+@pytest.mark.parametrize("raw", ["../1", "\u00b2", "9" * 30, "1.5", "", "-1", "\x00"])
+def test_closing_an_unknown_user_says_so(client: Client, staff_user: Any, raw: str) -> None:
     client.force_login(staff_user)
-    response = client.post(PAGE, {"user": "../1"}, follow=True)
+    client.raise_request_exception = False
+    response = client.post(PAGE, {"user": raw}, follow=True)
     assert response.status_code == 200
     assert [str(m) for m in response.context["messages"]] == ["No such user."]
     assert not StreamCounter.objects.exists()

@@ -1,18 +1,23 @@
 """Publishing: batches of per-user messages to every process's hub, stamped on commit.
 
 A layer that cannot be reached is ``tests/notifications/test_services.py``'s: the row is kept
-and the failure logged once."""
+and the failure logged once. A Redis that hangs is here: what waits for it is bounded."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from prometheus_client import REGISTRY
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from notifications import metrics
 from notifications.delivery import messages, publish
 from notifications.delivery.messages import STREAMS_GROUP
+from notifications.delivery.outages import described
+from tests.conftest import RedisServer
 from tests.layer import listening
 
 
@@ -40,3 +45,42 @@ async def test_live_notifications_are_stamped_with_their_commit_time() -> None:
             received = [await listener.receive(), await listener.receive()]
     assert isinstance(received[0][metrics.COMMITTED_AT], float)
     assert metrics.COMMITTED_AT not in received[1]
+
+
+def dropped() -> float:
+    return REGISTRY.get_sample_value("notifications_doorbells_dropped_total") or 0.0
+
+
+def test_while_redis_hangs_what_waits_to_be_sent_is_bounded(
+    settings: Any, redis_server_factory: Callable[[], RedisServer]
+) -> None:
+    redis = redis_server_factory()
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [redis.url]},
+        }
+    }
+    publish.publish([(7, messages.newer_seq(0))])
+    assert publish.flush()  # Connected: what follows meets a Redis that hangs mid-session.
+    before = dropped()
+    redis.freeze()
+    try:
+        published = 3 * publish.MAX_PENDING
+        for n in range(published):
+            publish.publish([(7, messages.newer_seq(n))])
+        # What waits for Redis is one batch being sent and at most MAX_PENDING queued; the
+        # others are dropped (and counted) as they come, not kept for as long as it hangs.
+        assert dropped() - before >= published - 2 * publish.MAX_PENDING
+    finally:
+        redis.thaw()
+    assert publish.flush()
+
+
+def test_a_failure_is_described_by_its_name_and_its_message() -> None:
+    refused = RedisConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+    assert described(refused) == (
+        "ConnectionError: Error 111 connecting to 127.0.0.1:6390. Connection refused."
+    )
+    assert described(TimeoutError()) == "TimeoutError: no answer in time"
+    assert described(RuntimeError()) == "RuntimeError"

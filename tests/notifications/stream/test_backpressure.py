@@ -1,11 +1,14 @@
-"""The send budget of an event stream under daphne: what Twisted cannot take waits in order,
-and a client that stops reading for too long has its connection aborted.
+"""The send budget of an event stream under daphne: what Twisted cannot take waits, and so
+does the stream's ``send``, until Twisted has taken it; a stream ended meanwhile drops the
+connection.
 
 The real server is driven in ``tests/e2e/test_slow_clients.py``; here the budget meets the
 two calls it makes on daphne's request, recorded."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from notifications.stream.backpressure import SendBudget, bounded
@@ -32,9 +35,9 @@ class Request:
         self.written.append(message["body"])
 
 
-def budget(limit: int = 10) -> tuple[SendBudget, Request]:
+def budget() -> tuple[SendBudget, Request]:
     request = Request()
-    return SendBudget(request, limit), request  # type: ignore[arg-type]
+    return SendBudget(request), request  # type: ignore[arg-type]
 
 
 def test_chunks_go_straight_out_while_the_client_reads() -> None:
@@ -44,25 +47,42 @@ def test_chunks_go_straight_out_while_the_client_reads() -> None:
     assert request.written == [b"one", b"two"] and not sender.blocked
 
 
-def test_chunks_wait_in_order_while_paused_and_go_on_resume() -> None:
+async def test_a_chunk_waits_while_paused_and_its_sender_with_it() -> None:
     sender, request = budget()
     sender.pauseProducing()
     sender.send(b"one")
-    sender.send(b"two")
-    assert request.written == [] and sender.waiting == 6
+    taken = asyncio.ensure_future(sender.taken())
+    await asyncio.sleep(0.01)
+    assert request.written == [] and not taken.done()
     sender.resumeProducing()
-    sender.send(b"three")
-    assert request.written == [b"one", b"two", b"three"] and sender.waiting == 0
+    async with asyncio.timeout(5):
+        await taken
+    assert request.written == [b"one"] and not sender.blocked
 
 
-def test_too_much_waiting_aborts_the_connection_and_drops_it() -> None:
-    sender, request = budget(limit=5)
+async def test_a_sender_cancelled_while_it_waits_drops_the_connection() -> None:
+    request = Request()
+    sender = SendBudget(request)  # type: ignore[arg-type]
     sender.pauseProducing()
-    sender.send(b"1234")
-    assert not request.transport.aborted
-    sender.send(b"5678")
-    assert request.transport.aborted and sender.aborted
-    assert sender.waiting == 0 and request.written == []
+    sender.send(b"one")
+    waiting = asyncio.ensure_future(sender.taken())
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    sender.drop()
+    assert request.transport.aborted and sender.stopped and not sender.queue
+
+
+async def test_a_connection_gone_releases_the_sender() -> None:
+    sender, request = budget()
+    sender.pauseProducing()
+    sender.send(b"one")
+    taken = asyncio.ensure_future(sender.taken())
+    sender.stopProducing()
+    async with asyncio.timeout(5):
+        await taken
+    assert request.written == [] and not sender.queue
 
 
 def test_another_servers_send_is_left_alone() -> None:
