@@ -70,6 +70,7 @@ def start_private_redis(words: list[str]) -> None:
     [
         pytest.param(recipe("perf-running"), id="perf-running"),
         pytest.param(recipe("perf-reproduce"), id="perf-reproduce"),
+        pytest.param(recipe("perf-hardening-check"), id="perf-hardening-check"),
         pytest.param(recipe("testing-chaos"), id="testing-chaos"),
     ],
 )

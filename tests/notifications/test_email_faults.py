@@ -9,6 +9,8 @@ seconds (``tests/notifications/email_settings.py``).
 
 from __future__ import annotations
 
+import functools
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from django.utils import timezone
 
 from notifications import emails, services
 from notifications.models import Notification
+from tests.e2e.chaos.postgres import PostgresServer, cannot_run_reason
 from tests.e2e.conftest import ROOT, subprocess_env
 from tests.smtp import SMTPServer, smtp_server
 
@@ -65,11 +68,18 @@ def unread(users: int, per_user: int = 2) -> Counter[tuple[str, str]]:
 
 
 def command(
-    server: SMTPServer, *args: str, claim_seconds: float = 3, timeout: float = 10, **popen: Any
+    server: SMTPServer,
+    *args: str,
+    claim_seconds: float = 3,
+    timeout: float = 10,
+    database_url: str | None = None,
+    **popen: Any,
 ) -> subprocess.Popen[str]:
     """Start ``send_notification_emails --min-age 0`` in another process, sending to
-    ``server``, with claims of ``claim_seconds`` and a mail server timeout of ``timeout``."""
+    ``server``, with claims of ``claim_seconds`` and a mail server timeout of ``timeout``, on
+    the test database or ``database_url``."""
     env = subprocess_env(
+        **({"DATABASE_URL": database_url} if database_url else {}),
         DJANGO_SETTINGS_MODULE=SETTINGS,
         TEST_EMAIL_CLAIM_SECONDS=str(claim_seconds),
         TEST_EMAIL_TIMEOUT=str(timeout),
@@ -190,6 +200,73 @@ def test_a_run_against_a_dead_mail_server_fails_and_keeps_everything_for_the_nex
         server.start()
         assert finish(command(server)) == "Sent 3 emails.\n"
         assert Counter(server.mailbox.listed()) == wanted
+
+
+def test_a_loop_goes_on_through_a_database_restart(tmp_path: Path) -> None:
+    """A ``--loop`` worker on a PostgreSQL of its own, stopped and started again under it:
+    one line on stderr a turn while it is away, no traceback, and what is sent afterwards
+    goes out once."""
+    if reason := cannot_run_reason():
+        pytest.skip(reason)
+    postgres = PostgresServer()
+    try:
+        postgres.start()
+        url = postgres.create_database("emails")
+        manage = functools.partial(_manage, DATABASE_URL=url, REDIS_URL=None)
+        manage("migrate", "--no-input")
+        manage("shell", "-c", CREATE_READER)
+        manage("send_notification", "--user", "reader", "--kind", KIND, "--title", "Before")
+        out, err = tmp_path / "out", tmp_path / "err"
+        with smtp_server() as server, out.open("w") as stdout, err.open("w") as stderr:
+            worker = command(
+                server, "--loop", "0.3", database_url=url, stdout=stdout, stderr=stderr
+            )
+            try:
+                server.mailbox.wait_for(1)
+                postgres.halt()
+                _wait_until(lambda: err.read_text().count("The database is unreachable") >= 2)
+                postgres.start()
+                manage("send_notification", "--user", "reader", "--kind", KIND, "--title", "After")
+                server.mailbox.wait_for(2)
+            finally:
+                worker.terminate()
+                worker.wait(60)
+            assert Counter(server.mailbox.listed()) == {
+                ("reader@example.com", "Before"): 1,
+                ("reader@example.com", "After"): 1,
+            }
+    finally:
+        postgres.stop()
+    assert worker.returncode == 0, err.read_text()
+    assert "Traceback" not in err.read_text()
+    # The worker's own line a turn, and the connection pool's warnings (one line each, with
+    # libpq's indented hint) as it drops dead connections and reconnects.
+    ours = [line for line in err.read_text().splitlines() if not POOL_LINE.match(line)]
+    assert ours and all(line.startswith("The database is unreachable (") for line in ours)
+    assert out.read_text().endswith("Stopped.\n")
+
+
+POOL_LINE = re.compile(r"^(\S+ \S+ WARNING psycopg\.pool: |\s)")
+# A kind the demo site emails by default.
+KIND = "order.shipped"
+CREATE_READER = (
+    "from django.contrib.auth import get_user_model; "
+    "get_user_model().objects.create_user('reader', 'reader@example.com')"
+)
+
+
+def _manage(*args: str, **env: str | None) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env=subprocess_env(**env), check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def _wait_until(ready: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 # --- In this process -------------------------------------------------------------------------

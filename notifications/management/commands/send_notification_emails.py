@@ -10,7 +10,7 @@ from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from notifications import emails
 from notifications.conf import conf
@@ -91,6 +91,15 @@ class Command(BaseCommand):
         except emails.EmailRunFailed as e:
             self.stdout.write(_sent(e.sent))
             raise CommandError(str(e)) from e
+        except (OperationalError, InterfaceError) as e:
+            # The database went away (a restart, a failover): a claim that could not be
+            # released expires (EMAIL_CLAIM_SECONDS), an email sent and not yet marked is the
+            # one a crash may repeat. A worker's next turn reconnects.
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CommandError(
+                f"The database is unreachable ({reason}): what was not sent is retried on the "
+                "next run."
+            ) from e
         self.stdout.write(_sent(sent))
 
 
