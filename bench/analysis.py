@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Return the nearest-rank ``q``-th percentile (0-100) of ``values``, or None if empty."""
@@ -18,18 +20,97 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
 def summary_ms(seconds: Sequence[float]) -> dict[str, float | None]:
-    """Return p50, p90, p99 and max of durations given in seconds, in milliseconds."""
-
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value * 1000, 2)
-
+    """Return p50, p90, p99, p99.9 and max of durations given in seconds, in milliseconds."""
     return {
-        "p50": ms(percentile(seconds, 50)),
-        "p90": ms(percentile(seconds, 90)),
-        "p99": ms(percentile(seconds, 99)),
-        "max": ms(max(seconds) if seconds else None),
+        "p50": _ms(percentile(seconds, 50)),
+        "p90": _ms(percentile(seconds, 90)),
+        "p99": _ms(percentile(seconds, 99)),
+        "p99.9": _ms(percentile(seconds, 99.9)),
+        "max": _ms(max(seconds) if seconds else None),
         "count": len(seconds),
+    }
+
+
+# A histogram's cumulative counts by upper bound (``le``), +Inf included.
+Buckets = dict[float, float]
+
+
+def histograms(scrapes: Iterable[str], name: str, label: str = "") -> dict[str, Buckets]:
+    """Read histogram ``name``'s buckets from scrapes in Prometheus's text format, added up
+    over the scrapes (one per server), by the value of ``label`` (all under "" without)."""
+    found: dict[str, Buckets] = {}
+    for text in scrapes:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == f"{name}_bucket":
+                    series = found.setdefault(sample.labels.get(label, ""), {})
+                    bound = float(sample.labels["le"])
+                    series[bound] = series.get(bound, 0.0) + sample.value
+    return found
+
+
+def counted_between(before: dict[str, Buckets], after: dict[str, Buckets]) -> dict[str, Buckets]:
+    """Return what each series counted between two scrapes."""
+    return {
+        series: {le: n - before.get(series, {}).get(le, 0.0) for le, n in buckets.items()}
+        for series, buckets in after.items()
+    }
+
+
+def bucket_quantile(buckets: Buckets, q: float) -> float | None:
+    """Estimate the ``q``-th percentile (0-100), interpolating inside its bucket as
+    Prometheus's ``histogram_quantile`` does; None when nothing was counted."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total <= 0:
+        return None
+    rank = q / 100 * total
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        if buckets[bound] >= rank:
+            if math.isinf(bound):
+                return lower  # Above the last finite bound: that bound is all one can say.
+            inside = buckets[bound] - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1)
+        lower, below = bound, buckets[bound]
+    return lower
+
+
+def histogram_ms(buckets: Buckets) -> dict[str, float | None]:
+    """Return p50, p99 and p99.9 in milliseconds, the bucket bound every count was under
+    (``max_le``; None when some were above the last finite one), and the count."""
+    total = buckets.get(math.inf, 0.0)
+    under = min((le for le, n in buckets.items() if n >= total), default=None)
+    return {
+        "p50": _ms(bucket_quantile(buckets, 50)),
+        "p99": _ms(bucket_quantile(buckets, 99)),
+        "p99.9": _ms(bucket_quantile(buckets, 99.9)),
+        "max_le": None if under is None or not total or math.isinf(under) else _ms(under),
+        "count": total,
+    }
+
+
+# The hops of a live delivery, as ``notifications_delivery_hop_seconds`` labels them.
+HOPS = ("commit_to_sent", "sent_to_received", "received_to_written")
+
+
+def latency_budget(before: list[str], after: list[str]) -> dict[str, Any]:
+    """Return each hop's and the event loop lag's figures, from the servers' scrapes taken
+    before and after a phase: what the phase alone counted."""
+
+    def phase(name: str, label: str = "") -> dict[str, Buckets]:
+        return counted_between(histograms(before, name, label), histograms(after, name, label))
+
+    hops = phase("notifications_delivery_hop_seconds", "hop")
+    lag = phase("notifications_event_loop_lag_seconds")
+    return {
+        "hops_ms": {hop: histogram_ms(hops.get(hop, {})) for hop in HOPS},
+        "event_loop_lag_ms": histogram_ms(lag.get("", {})),
     }
 
 

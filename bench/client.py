@@ -20,9 +20,12 @@ from typing import Any
 import aiohttp
 
 from bench import procfs, sse, tickets
+from bench.peer import channel_of
 
 OPEN_TIMEOUT = 60.0
 CLOSE_TIMEOUT = 30.0
+# Per site: the event that says a stream is open, and the event of a notification.
+EVENTS = {"ours": (b"connected", b"notification"), "peer": (b"stream-open", b"message")}
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,23 @@ class Spec:
     path: str = "/api/events/"
     # How the stream authenticates: a stream ticket in ``?token=``, or a Bearer access token.
     auth: str = "ticket"
+    # What serves it: the product, or the peer of bench/peer/ (which reads ``?channel=``).
+    site: str = "ours"
+
+
+def credentials(spec: Spec, password_hash: str) -> tickets.Credentials:
+    """Return the query parameters and headers a stream of ``spec`` opens with."""
+    if spec.site == "peer":
+        return {"channel": channel_of(spec.user_id)}, {}
+    return tickets.credentials(spec.auth, spec.user_id, password_hash)
+
+
+def sequence(event_id: bytes) -> bytes:
+    """Return the per-user sequence number in an event's ``id:``.
+
+    The product's ids are that number; the peer's are ``<channel>:<number>``.
+    """
+    return event_id.rpartition(b":")[2]
 
 
 @dataclass
@@ -156,14 +176,13 @@ class Worker:
     async def _stream(self, stream: Stream, limit: asyncio.Semaphore, opening: Opening) -> None:
         assert self.session is not None
         parser = sse.Parser()
+        opened_event, notification_event = EVENTS[stream.spec.site]
         response: aiohttp.ClientResponse | None = None
         resolved = False
         try:
             async with limit:
                 start = time.monotonic()
-                params, headers = tickets.credentials(
-                    stream.spec.auth, stream.spec.user_id, self.password_hash
-                )
+                params, headers = credentials(stream.spec, self.password_hash)
                 async with asyncio.timeout(OPEN_TIMEOUT):
                     response = await self.session.get(
                         stream.spec.url + stream.spec.path, params=params, headers=headers
@@ -179,7 +198,7 @@ class Worker:
                             stream.status, stream.error = "failed", "ended before connected"
                             return
                         event = parser.line(line)
-                        if event is not None and event.name == b"connected":
+                        if event is not None and event.name == opened_event:
                             break
                 stream.status, stream.opened = "open", True
                 self.progress.value += 1
@@ -190,8 +209,8 @@ class Worker:
                 event = parser.line(line)
                 if event is None:
                     continue
-                if event.name == b"notification":
-                    stream.notifications.append((event.id, time.time(), event.data))
+                if event.name == notification_event:
+                    stream.notifications.append((sequence(event.id), time.time(), event.data))
                 else:
                     stream.other_events[event.name.decode(errors="replace")] += 1
             stream.status, stream.error = "ended", "server closed the stream"

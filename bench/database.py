@@ -1,11 +1,14 @@
 """The bench database: created and migrated by the tool, users made in bulk, connections counted.
 
-Everything happens in a database of its own (``bench_notifications``), never in ``test``.
+Everything happens in a database of its own (``bench_notifications``), never in ``test``;
+the peer of ``--site peer`` has another (``bench_peer``).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -15,19 +18,38 @@ import psycopg
 from psycopg import sql
 
 from bench.options import USER_PREFIX, Options
+from bench.server import ROOT
+
+PEER_TABLES = ("django_eventstream_event", "django_eventstream_eventcounter")
 
 
-def ensure_database(options: Options) -> None:
+def ensure_database(options: Options, database: str | None = None) -> None:
     """Create the bench database if it is missing (drop it first with ``--recreate-db``)."""
-    with psycopg.connect(f"{options.postgres.rstrip('/')}/postgres", autocommit=True) as conn:
-        name = sql.Identifier(options.database)
+    database = database or options.database
+    with psycopg.connect(options.database_url("postgres"), autocommit=True) as conn:
+        name = sql.Identifier(database)
         if options.recreate_db:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [options.database]
-        ).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def prepare_peer(options: Options) -> None:
+    """Create and migrate the peer's database, and empty its event log, as for the product.
+
+    The peer has settings of its own, which this process (set up with the product's) cannot
+    load: its ``migrate`` runs in a child process.
+    """
+    ensure_database(options, options.served_database)
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--verbosity", "0", "--no-input"],
+        cwd=ROOT, env=options.env("peer-migrate"), check=True, timeout=120,
+    )  # fmt: skip
+    with psycopg.connect(options.database_url(options.served_database)) as conn:
+        conn.execute(
+            sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, PEER_TABLES)))
+        )
 
 
 def setup_django(options: Options) -> None:
@@ -118,8 +140,8 @@ class ConnectionSampler:
     """Count connections to the bench database every ``interval`` seconds, in a thread."""
 
     def __init__(self, options: Options, interval: float = 0.1) -> None:
-        self.dsn = f"{options.postgres.rstrip('/')}/postgres"
-        self.database = options.database
+        self.dsn = options.database_url("postgres")
+        self.database = options.served_database
         self.interval = interval
         self.state = Connections()
         self._stop = threading.Event()

@@ -12,7 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.analysis import HOPS
+
 Getter = Callable[[dict[str, Any]], Any]
+
+
+def _histogram(figures: dict[str, Any], *names: str) -> str:
+    """The figures read from a server's histogram, "" where it counted nothing (a peer)."""
+    return " / ".join(str(figures[name]) for name in names) if figures["count"] else ""
+
 
 # (scenario, figure, target, how to read it from a result)
 FIGURES: list[tuple[str, str, str, Getter]] = [
@@ -42,7 +50,17 @@ FIGURES: list[tuple[str, str, str, Getter]] = [
     ("rate", "latency ms p50", "<= 3", lambda r: r["rate"]["delivery"]["latency_ms"]["p50"]),
     ("rate", "latency ms p90", "", lambda r: r["rate"]["delivery"]["latency_ms"]["p90"]),
     ("rate", "latency ms p99", "<= 15", lambda r: r["rate"]["delivery"]["latency_ms"]["p99"]),
-    ("rate", "latency ms max", "", lambda r: r["rate"]["delivery"]["latency_ms"]["max"]),
+    ("rate", "latency ms p99.9", "", lambda r: r["rate"]["delivery"]["latency_ms"]["p99.9"]),
+    ("rate", "latency ms max", "< 25", lambda r: r["rate"]["delivery"]["latency_ms"]["max"]),
+    *[
+        ("rate", f"hop ms p50 / p99 / p99.9: {hop.replace('_to_', ' -> ')}", "",
+         lambda r, hop=hop: _histogram(r["rate"]["hops_ms"][hop], "p50", "p99", "p99.9"))
+        for hop in HOPS
+    ],
+    ("rate", "event loop lag ms p50 / p99 / all under", "",
+     lambda r: _histogram(r["rate"]["event_loop_lag_ms"], "p50", "p99", "max_le")),
+    ("rate", "sustained notifications/s (p99 < 20 ms, 0 lost)", "",
+     lambda r: r["sustained"]["sustained_per_second"]),
     ("rate", "notify() ms p50: store / publish", "",
      lambda r: f"{r['rate']['store_until_commit_ms']['p50']} / "
      f"{r['rate']['publish_to_layer_ms']['p50']}"),

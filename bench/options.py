@@ -33,6 +33,12 @@ ENDPOINTS = {
     "site-floor": ("bench.floor:application", "/bench/site-floor/"),
     "raw-floor": ("bench.floor:application", "/bench/raw/"),
 }
+# What is served: the product, or django-eventstream as a peer to compare delivery with
+# (bench/peer/, in a database of its own; the ``rate`` scenario only).
+SITES = ("ours", "peer")
+PEER_DATABASE = "bench_peer"
+PEER_SETTINGS = "bench.peer.settings"
+PEER_ENDPOINT = ("bench.peer.asgi:application", "/events/")
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,11 @@ class Options:
     output: str | None
     recreate_db: bool
     profile: bool = False
+    find_sustained: bool = False
     endpoint: str = "stream"
     server: str = "daphne"
     auth: str = "ticket"
+    site: str = "ours"
     extra_env: dict[str, str] = field(default_factory=dict)
     # The servers run with DEBUG=0, which needs a key of their own; the tool mints the
     # streams' tokens with the same one. SECRET_KEY from the environment wins.
@@ -76,34 +84,44 @@ class Options:
 
     @property
     def settings_module(self) -> str:
-        """``project.settings`` unless a comparison needs the bench's additions."""
+        """``project.settings`` unless a comparison needs the bench's additions or the peer."""
+        if self.site == "peer":
+            return PEER_SETTINGS
         if self.endpoint == "stream":
             return "project.settings"
         return "bench.settings"
 
     @property
     def application(self) -> str:
-        return ENDPOINTS[self.endpoint][0]
+        return PEER_ENDPOINT[0] if self.site == "peer" else ENDPOINTS[self.endpoint][0]
 
     @property
     def path(self) -> str:
-        return ENDPOINTS[self.endpoint][1]
+        return PEER_ENDPOINT[1] if self.site == "peer" else ENDPOINTS[self.endpoint][1]
 
     @property
-    def database_url(self) -> str:
-        return f"{self.postgres.rstrip('/')}/{self.database}"
+    def served_database(self) -> str:
+        """The database of what is served: the product's, or the peer's own."""
+        return PEER_DATABASE if self.site == "peer" else self.database
+
+    def database_url(self, database: str) -> str:
+        return f"{self.postgres.rstrip('/')}/{database}"
 
     def env(self, role: str) -> dict[str, str]:
         """Return the environment of a process of the run: ``tool``, ``server-P``, ``publisher``.
 
         Each role names its PostgreSQL connections (``application_name``), so the count of
-        connections in use can be split by who holds them.
+        connections in use can be split by who holds them. The tool itself always runs the
+        product's settings in its database: the ids of its users name the peer's channels too.
         """
+        tool = role == "tool"
+        settings = "project.settings" if tool and self.site == "peer" else self.settings_module
+        database = self.database if tool else self.served_database
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.update(
             {
-                "DJANGO_SETTINGS_MODULE": self.settings_module,
-                "DATABASE_URL": f"{self.database_url}?application_name=bench-{role}",
+                "DJANGO_SETTINGS_MODULE": settings,
+                "DATABASE_URL": f"{self.database_url(database)}?application_name=bench-{role}",
                 "REDIS_URL": self.redis_url,
                 "CHANNELS_PREFIX": "bench",
                 "DEBUG": "0",
@@ -118,10 +136,52 @@ class Options:
 
 
 def parse(argv: list[str] | None = None) -> Options:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    servers = _checked(parser, args)
+    extra = dict(item.split("=", 1) for item in args.env if "=" in item)
+    return Options(
+        scenarios=tuple(args.scenario or STANDARD),
+        servers=servers,
+        streams=args.streams,
+        rate=args.rate,
+        duration=args.duration,
+        processes=args.processes,
+        clients=args.clients,
+        burst=args.burst,
+        open_concurrency=args.open_concurrency,
+        open_budget=args.open_budget,
+        postgres=args.postgres,
+        database=args.database,
+        redis_url=args.redis_url,
+        heartbeat=args.heartbeat,
+        pool_size=args.pool_size,
+        base_port=args.base_port,
+        output=args.output,
+        recreate_db=args.recreate_db,
+        profile=args.profile,
+        find_sustained=args.find_sustained,
+        endpoint=args.endpoint,
+        server=args.server,
+        auth=args.auth,
+        site=args.site,
+        extra_env=extra,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Load-test the notification stream: daphne + Redis + PostgreSQL, here.",
     )
+    _load_arguments(parser)
+    _setup_arguments(parser)
+    _mode_arguments(parser)
+    return parser
+
+
+def _load_arguments(parser: argparse.ArgumentParser) -> None:
+    """What each scenario asks of the servers: streams, rates, bursts, opens."""
     parser.add_argument(
         "--scenario",
         action="append",
@@ -152,6 +212,10 @@ def parse(argv: list[str] | None = None) -> Options:
         default=90,
         help="seconds allowed for opening the streams; later ones count as failed (default 90)",
     )
+
+
+def _setup_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the bench runs: its database, Redis, ports and output."""
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="bench_notifications")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
@@ -162,6 +226,10 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--recreate-db", action="store_true", help="drop and recreate the bench database first"
     )
+
+
+def _mode_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is served and how it is driven: the endpoint, the server, the site, profiling."""
     parser.add_argument(
         "--endpoint",
         choices=sorted(ENDPOINTS),
@@ -183,6 +251,20 @@ def parse(argv: list[str] | None = None) -> Options:
         "access token",
     )
     parser.add_argument(
+        "--site",
+        choices=SITES,
+        default="ours",
+        help="serve the product, or 'peer': django-eventstream (its database storage and its "
+        "Redis listener) under plain daphne, driven by the same clients and publishers; "
+        "rate scenario only",
+    )
+    parser.add_argument(
+        "--find-sustained",
+        action="store_true",
+        help="after 'rate', step the rate up (500, 750, 1000, 1500, 2000...), a fresh run "
+        "each, and report the highest with p99 under 20 ms and nothing lost",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample each daphne with py-spy; collapsed stacks are written next to the logs",
@@ -194,7 +276,10 @@ def parse(argv: list[str] | None = None) -> Options:
         metavar="NAME=VALUE",
         help="extra environment for the servers and publishers (repeatable)",
     )
-    args = parser.parse_args(argv)
+
+
+def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[int, ...]:
+    """Refuse options that do not go together; return the server counts."""
     servers = tuple(int(s) for s in args.servers.split(",") if s.strip())
     if not servers or any(not 1 <= s <= 4 for s in servers):
         parser.error("--servers takes counts from 1 to 4, e.g. 1,2")
@@ -206,29 +291,8 @@ def parse(argv: list[str] | None = None) -> Options:
         parser.error("--database must name a dedicated bench database (contain 'bench')")
     if args.endpoint != "stream" and set(args.scenario or STANDARD) != {"idle"}:
         parser.error("--endpoint other than 'stream' only goes with --scenario idle")
-    extra = dict(item.split("=", 1) for item in args.env if "=" in item)
-    return Options(
-        scenarios=tuple(args.scenario or STANDARD),
-        servers=servers,
-        streams=args.streams,
-        rate=args.rate,
-        duration=args.duration,
-        processes=args.processes,
-        clients=args.clients,
-        burst=args.burst,
-        open_concurrency=args.open_concurrency,
-        open_budget=args.open_budget,
-        postgres=args.postgres,
-        database=args.database,
-        redis_url=args.redis_url,
-        heartbeat=args.heartbeat,
-        pool_size=args.pool_size,
-        base_port=args.base_port,
-        output=args.output,
-        recreate_db=args.recreate_db,
-        profile=args.profile,
-        endpoint=args.endpoint,
-        server=args.server,
-        auth=args.auth,
-        extra_env=extra,
-    )
+    if args.site == "peer" and set(args.scenario or STANDARD) != {"rate"}:
+        parser.error("--site peer only goes with --scenario rate")
+    if args.site == "peer" and (args.server, args.auth) != ("daphne", "ticket"):
+        parser.error("--site peer is served by daphne and read by channel: no --server, --auth")
+    return servers

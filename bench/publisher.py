@@ -3,6 +3,7 @@
 Run by the tool as ``python -m bench.publisher``: it reads one JSON line of instructions on
 stdin, sets up Django, prints ``ready``, waits for ``go``, publishes, and prints one JSON
 line of results. Each notification carries ``data={"t": <time.time() just before notify()>}``.
+With ``"site": "peer"`` it sends to django-eventstream instead (see :mod:`bench.peer`).
 """
 
 from __future__ import annotations
@@ -11,26 +12,26 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-# (before notify, publish started = rows committed, publish returned, notify returned)
+# (before the call, publish started = rows committed, publish returned, the call returned)
 Marks = tuple[float, float, float, float]
 
 
 class Timer:
-    """Wrap ``notifications.delivery.publish.publish`` to note when each publish starts and ends."""
+    """Wrap ``owner.name``, the call that publishes, to note when each call starts and ends."""
 
-    def __init__(self) -> None:
-        from notifications.delivery import publish
-
-        self.original = publish.publish
+    def __init__(self, owner: Any, name: str) -> None:
+        self.original = getattr(owner, name)
         self.spans: list[tuple[float, float]] = []
-        publish.publish = self.publish
+        setattr(owner, name, self.publish)
 
-    def publish(self, messages: list[tuple[int, dict[str, Any]]]) -> None:
+    def publish(self, *args: Any, **kwargs: Any) -> Any:
         start = time.time()
         try:
-            self.original(messages)
+            return self.original(*args, **kwargs)
         finally:
             self.spans.append((start, time.time()))
 
@@ -43,23 +44,43 @@ class Timer:
         return result, (before, start, end, after)
 
 
-def warm_up() -> None:
-    """Open the database connection and the channel layer before the clock starts."""
+# (user id, title, data, body) -> marks
+Send = Callable[..., Marks]
+
+
+@dataclass(frozen=True)
+class Site:
+    """How this process publishes: its timer, one notification to a user, its warm-up."""
+
+    timer: Timer
+    send: Send
+    warm_up: Callable[[], None]
+
+
+def our_site() -> Site:
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from notifications.delivery import messages, publish
-
-    connection.ensure_connection()
-    # User 0 does not exist: this group has no members.
-    publish.publish([(0, messages.read_state(ids=[], unread_count=0))])
-
-
-def run_rate(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
-
     from notifications.services import notify
 
+    timer = Timer(publish, "publish")
     user_model = get_user_model()
+
+    def send(user_id: int, title: str, data: dict[str, Any], body: str = "") -> Marks:
+        user = user_model(pk=user_id)
+        return timer.call(notify, user, kind="bench", title=title, body=body, data=data)[1]
+
+    def warm_up() -> None:
+        """Open the database connection and the channel layer before the clock starts."""
+        connection.ensure_connection()
+        # User 0 does not exist: this group has no members.
+        publish.publish([(0, messages.read_state(ids=[], unread_count=0))])
+
+    return Site(timer, send, warm_up)
+
+
+def run_rate(site: Site, config: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random(config["seed"])
     users: list[int] = config["users"]
     interval = 1 / config["rate"]
@@ -76,28 +97,17 @@ def run_rate(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
             time.sleep(delay)
         user_id = rng.choice(users)
         data = {"t": time.time(), "p": config["index"], "i": i}
-        _, mark = timer.call(
-            notify, user_model(pk=user_id), kind="bench", title=f"Bench {i}", data=data
-        )
-        marks.append(mark)
+        marks.append(site.send(user_id, f"Bench {i}", data))
         sent[user_id] = sent.get(user_id, 0) + 1
     return {"sent": sent, "marks": marks, "seconds": time.monotonic() - start}
 
 
-def run_burst(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
-
-    from notifications.services import notify
-
-    user = get_user_model()(pk=config["user"])
+def run_burst(site: Site, config: dict[str, Any]) -> dict[str, Any]:
     marks: list[Marks] = []
     start = time.monotonic()
     for i in range(config["count"]):
         data = {"t": time.time(), "p": config["index"], "i": i}
-        _, mark = timer.call(
-            notify, user, kind="bench", title=f"Burst {i}", body=config.get("body", ""), data=data
-        )
-        marks.append(mark)
+        marks.append(site.send(config["user"], f"Burst {i}", data, config.get("body", "")))
     return {
         "sent": {config["user"]: config["count"]},
         "marks": marks,
@@ -105,7 +115,7 @@ def run_burst(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_broadcast(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
+def run_broadcast(site: Site, config: dict[str, Any]) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
 
     from notifications.services import notify
@@ -114,7 +124,7 @@ def run_broadcast(timer: Timer, config: dict[str, Any]) -> dict[str, Any]:
         username__gte=config["first"], username__lte=config["last"]
     )
     start = time.monotonic()
-    stored, mark = timer.call(
+    stored, mark = site.timer.call(
         notify, recipients, kind="bench", title="Broadcast", data={"t": time.time()}
     )
     return {"stored": len(stored), "marks": [mark], "seconds": time.monotonic() - start}
@@ -128,12 +138,17 @@ def main() -> None:
     import django
 
     django.setup()
-    timer = Timer()
-    warm_up()
+    if config.get("site") == "peer":
+        from bench.peer.publisher import site as peer_site
+
+        site = peer_site()
+    else:
+        site = our_site()
+    site.warm_up()
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return
-    result = MODES[config["mode"]](timer, config)
+    result = MODES[config["mode"]](site, config)
     print(json.dumps(result), flush=True)
 
 

@@ -85,6 +85,34 @@ def _stalled_rows(result: dict[str, Any]) -> list[Row]:
     return out
 
 
+def _budget_rows(rate: dict[str, Any]) -> list[Row]:
+    """Each hop's p50 / p99 and the event loop's lag, read from the servers' histograms."""
+    named = {f"hop {hop.replace('_to_', ' -> ')}": h for hop, h in rate.get("hops_ms", {}).items()}
+    named["event loop lag"] = rate.get("event_loop_lag_ms", {"count": 0})
+    return [
+        _row(f"{name} ms p50 / p99 / p99.9 / all under",
+             f"{h['p50']} / {h['p99']} / {h.get('p99.9')} / {h['max_le']}")
+        for name, h in named.items()
+        if h["count"]
+    ]  # fmt: skip
+
+
+def _sustained_rows(sustained: dict[str, Any] | None) -> list[Row]:
+    """The rates tried by ``--find-sustained``, and the highest that met its bar."""
+    if not sustained:
+        return []
+    bar = f"p99 < {sustained['p99_under_ms']:g} ms, 0 lost"
+    out = [_row("sustained notifications/s", sustained["sustained_per_second"], bar)]
+    for step in sustained["steps"]:
+        lat = step["latency_ms"]
+        out.append(_row(
+            f"  {step['target_per_second']}/s: achieved, p50 / p99 / max ms, lost",
+            f"{step['achieved_per_second']}, {lat['p50']} / {lat['p99']} / {lat['max']}, "
+            f"{step['lost']}", "", step["met"],
+        ))  # fmt: skip
+    return out
+
+
 def rows(result: dict[str, Any]) -> list[Row]:
     scenario = result["scenario"]
     if scenario == "emails":
@@ -120,8 +148,10 @@ def rows(result: dict[str, Any]) -> list[Row]:
             _row("sent / achieved per s", f"{r['sent']} / {r['achieved_per_second']}",
                  f"{r['target_per_second']:g}/s"),
             _row("latency ms p50", lat["p50"], "<= 3", _le(lat["p50"], 3)),
-            _row("latency ms p90 / max", f"{lat['p90']} / {lat['max']}"),
+            _row("latency ms p90 / p99.9", f"{lat['p90']} / {lat.get('p99.9')}"),
             _row("latency ms p99", lat["p99"], "<= 15", _le(lat["p99"], 15)),
+            _row("latency ms max", lat["max"], "< 25", lat["max"] is not None and lat["max"] < 25),
+            *_budget_rows(r),
             *_delivery_rows(r["delivery"]),
             _row("notify ms p50: store / publish",
                  f"{r['store_until_commit_ms']['p50']} / {r['publish_to_layer_ms']['p50']}"),
@@ -130,6 +160,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                  idle["pg_connections_open_streams"] <= 10),
             _row("PG connections peak publishing", r["pg_connections_peak_publishing"]),
         ]  # fmt: skip
+        out += _sustained_rows(result.get("sustained"))
     elif scenario == "burst":
         b = result["burst"]
         out += [
@@ -155,7 +186,8 @@ def table(results: list[dict[str, Any]]) -> str:
         body = rows(result)
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(4)]
         load = f"load {result['load_before']} -> {result['load_after']}"
-        lines += ["", f"{result['scenario']}, {result['servers']} daphne ({load})"]
+        site = ", django-eventstream" if result.get("site") == "peer" else ""
+        lines += ["", f"{result['scenario']}{site}, {result['servers']} daphne ({load})"]
         for row in [header, *body]:
             lines.append(
                 "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))

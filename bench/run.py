@@ -74,12 +74,17 @@ def run_one(run: scenarios.Run, scenario: str) -> dict[str, Any]:
         return stalled.stalled(run)
     count = options.streams_for(scenario)
     if scenario == "rate":
-        return scenarios.rate(run, count)
+        result = scenarios.rate(run, count)
+        if options.find_sustained:
+            result["sustained"] = scenarios.sustained(run, count)
+        return result
     return scenarios.idle(run, count, broadcast=scenario == "broadcast")
 
 
 def run_all(options: Options, logs: Path) -> list[dict[str, Any]]:
     database.ensure_database(options)
+    if options.site == "peer":
+        database.prepare_peer(options)
     database.setup_django(options)
     database.migrate()
     most = max(max(options.streams_for(s) for s in options.scenarios), STREAMS["burst"])

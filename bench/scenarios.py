@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bench.client import Spec
 from bench.clients import Clients
 from bench.database import ConnectionSampler
 from bench.options import USER_PREFIX, Options
+from bench.peer.server import PeerServer
 from bench.publishers import Publishers
 from bench.server import Server, free_ports
 from bench.timeline import Timeline, by_quarter
@@ -24,6 +26,14 @@ IDLE_SECONDS = 5.0
 # Seconds after notify() returns that a broadcast may take to arrive before it counts as lost.
 BROADCAST_WINDOW = 20.0
 SETTLE_SECONDS = 1.0
+# ``--find-sustained``: the rates tried in turn, and what each must meet: p99 under this,
+# nothing lost, and the publishers at this share of the rate at least.
+SUSTAINED_STEPS = (500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000)
+SUSTAINED_P99_MS = 20.0
+SUSTAINED_ACHIEVED = 0.95
+# Notifications/s one publisher process offers comfortably (a notify() takes 1.5-2 ms):
+# the search adds publishers as it steps up, so that the server is what it measures.
+PUBLISHER_RATE = 400
 
 
 @dataclass
@@ -62,9 +72,10 @@ def servers(run: Run, count: int, tag: str) -> Iterator[list[Server]]:
     clear_redis(run.options.redis_url)
     run.tag = tag
     started: list[Server] = []
+    kind = PeerServer if run.options.site == "peer" else Server
     try:
         for port in free_ports(run.options.base_port, count):
-            server = Server(
+            server = kind(
                 port,
                 run.options.env(f"server-{port}"),
                 run.logs / f"{tag}-{port}.log",
@@ -89,6 +100,7 @@ def specs(
             servers[i % len(servers)].url,
             run.options.path,
             run.options.auth,
+            run.options.site,
         )
         for i in range(count)
     ]
@@ -97,7 +109,10 @@ def specs(
 def warm_up(run: Run, servers: list[Server], clients: Clients) -> None:
     """Open and close one stream per server, so imports and pools are warm before measuring."""
     spare = len(run.users) - 1
-    first = [Spec(run.users[spare], s.url, run.options.path, run.options.auth) for s in servers]
+    first = [
+        Spec(run.users[spare], s.url, run.options.path, run.options.auth, run.options.site)
+        for s in servers
+    ]
     clients.open(first, len(servers), budget=60)
     clients.close_streams()
     time.sleep(SETTLE_SECONDS)
@@ -265,27 +280,45 @@ def _broadcast(
     }
 
 
-def rate(run: Run, count: int) -> dict[str, Any]:
-    """``count`` streams; publishers send ``--rate``/s to random ones for ``--duration``."""
+def scrape(servers: list[Server]) -> list[str]:
+    """Return the servers' figures (``GET /metrics``): one scrape covers them all when
+    they share ``PROMETHEUS_MULTIPROC_DIR``."""
+    shared = bool(servers) and bool(servers[0].env.get("PROMETHEUS_MULTIPROC_DIR"))
+    return [server.scrape() for server in (servers[:1] if shared else servers)]
+
+
+def rate(
+    run: Run, count: int, per_second: float | None = None, processes: int | None = None
+) -> dict[str, Any]:
+    """``count`` streams; ``--processes`` (or ``processes``) publishers send ``--rate``/s
+    (or ``per_second``) to random ones for ``--duration``."""
     options = run.options
+    per_second = per_second or options.rate
+    processes = processes or options.processes
     with (
         servers(run, run.current_servers, "rate") as srv,
         Clients(options.clients_for(count), run.password_hash) as clients,
     ):
-        result: dict[str, Any] = {"scenario": "rate", "servers": run.current_servers}
+        result: dict[str, Any] = {
+            "scenario": "rate",
+            "servers": run.current_servers,
+            "site": options.site,
+        }
         result["idle"] = open_streams(run, srv, clients, specs(run, srv, count))
         users = run.users[:count]
         configs = [
             {
                 "mode": "rate",
                 "users": users,
-                "rate": options.rate / options.processes,
+                "rate": per_second / processes,
                 "duration": options.duration,
                 "seed": index,
                 "index": index,
+                "site": options.site,
             }
-            for index in range(options.processes)
+            for index in range(processes)
         ]
+        scraped = scrape(srv)
         results, measured = publish(
             run,
             srv,
@@ -294,21 +327,55 @@ def rate(run: Run, count: int) -> dict[str, Any]:
             timeout=options.duration + 60,
             expected=lambda results: sum(analysis.merge_sent(results).values()),
         )
+        budget = analysis.latency_budget(scraped, scrape(srv))
         sent = analysis.merge_sent(results)
         got = analysis.delivery(clients.collect(), sent)
         seconds = max(r["seconds"] for r in results)
         result["rate"] = {
-            "target_per_second": options.rate,
+            "target_per_second": per_second,
             "sent": sum(sent.values()),
             "achieved_per_second": round(sum(sent.values()) / seconds, 1),
-            "publishers": options.processes,
+            "publishers": processes,
             "delivery": got.as_dict(),
             **analysis.publish_breakdown(results),
+            **budget,
             **measured,
         }
         result["server_alive"] = all(s.alive() for s in srv)
         clients.close_streams()
     return result
+
+
+def sustained(run: Run, count: int) -> dict[str, Any]:
+    """Step the rate up (``SUSTAINED_STEPS``), a fresh ``rate`` run each, until one misses
+    p99 < ``SUSTAINED_P99_MS``, loses a notification, or its publishers fall behind; return
+    every step and the last rate that met all three."""
+    steps: list[dict[str, Any]] = []
+    best = None
+    for per_second in SUSTAINED_STEPS:
+        processes = max(run.options.processes, math.ceil(per_second / PUBLISHER_RATE))
+        r = rate(run, count, per_second, processes)["rate"]
+        latency = r["delivery"]["latency_ms"]
+        met = (
+            latency["p99"] is not None
+            and latency["p99"] < SUSTAINED_P99_MS
+            and r["delivery"]["lost"] == 0
+            and r["achieved_per_second"] >= SUSTAINED_ACHIEVED * per_second
+        )
+        steps.append(
+            {
+                "target_per_second": per_second,
+                "achieved_per_second": r["achieved_per_second"],
+                "publishers": processes,
+                "lost": r["delivery"]["lost"],
+                "latency_ms": latency,
+                "met": met,
+            }
+        )
+        if not met:
+            break
+        best = per_second
+    return {"p99_under_ms": SUSTAINED_P99_MS, "steps": steps, "sustained_per_second": best}
 
 
 def burst(run: Run) -> dict[str, Any]:

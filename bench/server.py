@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from bench import procfs
@@ -44,7 +46,9 @@ class Server:
         self.port = port
         self.app = app
         self.kind = kind
-        self.env = env
+        # GET /metrics answers the bearer of this token: the run reads the servers' figures.
+        self.metrics_token = env.get("METRICS_TOKEN") or secrets.token_urlsafe(24)
+        self.env = {**env, "METRICS_TOKEN": self.metrics_token}
         self.log_path = log
         self.process: subprocess.Popen[bytes] | None = None
         self.profiler: subprocess.Popen[bytes] | None = None
@@ -106,6 +110,17 @@ class Server:
 
     def usage(self) -> procfs.Usage:
         return procfs.usage(self.pid)
+
+    def scrape(self) -> str:
+        """Return the server's ``GET /metrics``, in Prometheus's text format ("" if none)."""
+        request = urllib.request.Request(
+            f"{self.url}/metrics", headers={"Authorization": f"Bearer {self.metrics_token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return str(response.read().decode())
+        except OSError:
+            return ""
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

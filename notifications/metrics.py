@@ -30,11 +30,24 @@ except ImportError:  # pragma: no cover - exercised by the test that hides the p
 
 # The field of a notification's live message that carries the time its row was committed.
 COMMITTED_AT = "committed_at"
+# The field of a channel-layer batch that carries the time its sender handed it to the layer.
+SENT_AT = "sent_at"
+# The field of a notification's live message that carries the time its process's hub took
+# its batch from the layer.
+RECEIVED_AT = "received_at"
+# The hops of a live delivery, each timed by ``notifications_delivery_hop_seconds``.
+HOPS = ("commit_to_sent", "sent_to_received", "received_to_written")
 # The results ``notifications_stream_opens_total`` counts opens by.
 OPEN_RESULTS = ("accepted", "unauthorized", "limited", "unavailable", "bad_request")
 # Commit to frame written: a few ms when the doorbell works, up to a heartbeat or two when
 # the sweep found a lost one.
 DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60)
+# A hop of a delivery, and the event loop's lag: fractions of a millisecond when all is well,
+# so the buckets are fine enough to tell 0.2 ms from 2 ms and 20 ms.
+FINE_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01,
+    0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1, 5,
+)  # fmt: skip
 
 
 class NoMetric:
@@ -84,10 +97,12 @@ def _gauge(name: str, documentation: str, *, mode: Literal["livesum", "livemostr
     return prometheus_client.Gauge(name, documentation, multiprocess_mode=mode)
 
 
-def _histogram(name: str, documentation: str, buckets: Sequence[float]) -> Any:
+def _histogram(
+    name: str, documentation: str, buckets: Sequence[float], labels: Sequence[str] = ()
+) -> Any:
     if prometheus_client is None:
         return NoMetric()
-    return prometheus_client.Histogram(name, documentation, buckets=buckets)
+    return prometheus_client.Histogram(name, documentation, labels, buckets=buckets)
 
 
 streams_open = _gauge(
@@ -109,6 +124,21 @@ delivery_seconds = _histogram(
     "notifications_delivery_seconds",
     "From a notification's commit to its frame written to a stream, for live deliveries.",
     DELIVERY_BUCKETS,
+)
+delivery_hops = _histogram(
+    "notifications_delivery_hop_seconds",
+    "Each hop of a live delivery: commit_to_sent (the publisher's doorbell handed to the"
+    " channel layer), sent_to_received (taken from the layer by a server process's hub),"
+    " received_to_written (its frame written to a stream).",
+    FINE_BUCKETS,
+    ["hop"],
+)
+hop_seconds = {hop: delivery_hops.labels(hop=hop) for hop in HOPS}
+loop_lag = _histogram(
+    "notifications_event_loop_lag_seconds",
+    "How late a server process's event loop runs a timer: what every stream's next step"
+    " waits behind (a long callback, a blocking call, a collector pause).",
+    FINE_BUCKETS,
 )
 replayed = _counter(
     "notifications_replayed", "Notifications replayed to streams resuming with Last-Event-ID."
@@ -145,9 +175,25 @@ def written(message: dict[str, Any] | None = None, *, replay: bool = False) -> N
     delivered.inc()
     if replay:
         replayed.inc()
-    committed_at = message.get(COMMITTED_AT) if message is not None else None
+    if message is None:
+        return
+    now = time.time()
+    committed_at = message.get(COMMITTED_AT)
     if isinstance(committed_at, int | float):
-        delivery_seconds.observe(max(time.time() - committed_at, 0.0))
+        delivery_seconds.observe(max(now - committed_at, 0.0))
+    received_at = message.get(RECEIVED_AT)
+    if isinstance(received_at, int | float):
+        hop_seconds["received_to_written"].observe(max(now - received_at, 0.0))
+
+
+def received(committed_at: object, sent_at: object, received_at: float) -> None:
+    """Time the hops of a channel-layer batch up to its hub: once per batch, from the stamps
+    of its oldest notification (``committed_at``) and of its sending (``sent_at``)."""
+    if not isinstance(sent_at, int | float):
+        return
+    hop_seconds["sent_to_received"].observe(max(received_at - sent_at, 0.0))
+    if isinstance(committed_at, int | float):
+        hop_seconds["commit_to_sent"].observe(max(sent_at - committed_at, 0.0))
 
 
 def open_result(status: int) -> str:

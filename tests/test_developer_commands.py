@@ -71,6 +71,8 @@ def start_private_redis(words: list[str]) -> None:
         pytest.param(recipe("perf-running"), id="perf-running"),
         pytest.param(recipe("perf-reproduce"), id="perf-reproduce"),
         pytest.param(recipe("perf-hardening-check"), id="perf-hardening-check"),
+        pytest.param(recipe("perf-latency-budget"), id="perf-latency-budget"),
+        pytest.param(recipe("perf-side-by-side"), id="perf-side-by-side"),
         pytest.param(recipe("testing-chaos"), id="testing-chaos"),
     ],
 )
@@ -93,3 +95,10 @@ def test_make_chaos_passes_the_seeds_on() -> None:
     chaos = (ROOT / "tests" / "e2e" / "test_chaos.py").read_text()
     for variable in re.findall(r"\b(CHAOS_[A-Z]+)=", recipe("testing-chaos")):
         assert f'"{variable}"' in chaos, f"{variable} is documented but not read"
+
+
+def test_the_peer_goes_with_the_rate_scenario_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse(["--scenario", "rate", "--site", "peer"]).served_database == "bench_peer"
+    with pytest.raises(SystemExit):
+        parse(["--scenario", "rate", "--scenario", "burst", "--site", "peer"])
+    assert "--site peer only goes with --scenario rate" in capsys.readouterr().err

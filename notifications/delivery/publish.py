@@ -42,7 +42,11 @@ PROMPT_SECONDS = 0.05
 
 
 async def send(addressed: Sequence[Addressed]) -> None:
-    """Send each ``(user_id, message)`` to the hubs of all server processes, in batches."""
+    """Send each ``(user_id, message)`` to the hubs of all server processes, in batches.
+
+    Each batch is stamped with the time it is handed to the layer, so the hubs can time the
+    hops of a delivery before and after it (``metrics.received``).
+    """
     layer = get_channel_layer()
     if layer is None:
         return
@@ -50,7 +54,9 @@ async def send(addressed: Sequence[Addressed]) -> None:
     async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
         for start in range(0, len(addressed), size):
             items = [[user_id, message] for user_id, message in addressed[start : start + size]]
-            await layer.group_send(messages.STREAMS_GROUP, messages.batch(items))
+            batch = messages.batch(items)
+            batch[metrics.SENT_AT] = time.time()
+            await layer.group_send(messages.STREAMS_GROUP, batch)
 
 
 def _stamp_committed(addressed: list[Addressed]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections import deque
 
@@ -25,7 +26,7 @@ from notifications.delivery.messages import Message
 from notifications.delivery.outages import described, unreachable
 from notifications.stream.inboxes import Inbox, Inboxes
 from notifications.stream.limits import Slot
-from notifications.stream.upkeep import Upkeep
+from notifications.stream.upkeep import Upkeep, watch_loop_lag
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class Hub:
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._lag_watch: asyncio.Task[None] | None = None
         # Set once the first subscription has been proven or has failed: see wait_started().
         self._started = asyncio.Event()
         if self.layer is None:
@@ -176,6 +178,8 @@ class Hub:
             self._task = asyncio.ensure_future(self._run(self.layer))
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.ensure_future(self.upkeep.run())
+        if self._lag_watch is None or self._lag_watch.done():
+            self._lag_watch = asyncio.ensure_future(watch_loop_lag())
         return self.inboxes.add(user_id, slot)
 
     async def wait_started(self) -> None:
@@ -194,9 +198,19 @@ class Hub:
         self.inboxes.remove(user_id, inbox)
 
     def dispatch(self, batch: Message) -> None:
-        """Hand each ``(user_id, message)`` of a batch to that user's inboxes here."""
+        """Hand each ``(user_id, message)`` of a batch to that user's inboxes here.
+
+        Each notification is stamped with the batch's arrival, one clock read per batch, so
+        its stream can time the last hop; the hops before are timed here, once per batch.
+        """
+        received_at = time.time()
+        oldest = None
         for user_id, message in batch.get("items", ()):
+            if metrics.COMMITTED_AT in message:
+                oldest = oldest or message[metrics.COMMITTED_AT]
+                message[metrics.RECEIVED_AT] = received_at
             self.inboxes.tell(user_id, message)
+        metrics.received(oldest, batch.get(metrics.SENT_AT), received_at)
 
     async def _run(self, layer: BaseChannelLayer) -> None:
         """Keep the feed subscribed, probed and read until cancelled; on any failure, report

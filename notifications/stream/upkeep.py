@@ -8,6 +8,8 @@ Each of these would otherwise be a query or a Redis call per stream:
 - every heartbeat, renew the slots' leases, sweep the database for doorbells and
   revocations that never arrived, and close the streams of accounts that were deactivated
   or deleted without a signal (``QuerySet.update()``, raw SQL);
+- every half second (``LAG_INTERVAL``), time how late the event loop wakes, for operators
+  (:func:`watch_loop_lag`);
 - on SIGTERM (:meth:`Upkeep.stop`, called by the trigger of
   :mod:`notifications.stream.shutdown`), close every stream and free every slot in one
   round trip, so a client reconnecting to another process is admitted at once.
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from notifications import selectors
+from notifications import metrics, selectors
 from notifications.conf import conf
 from notifications.delivery import messages, publish
 from notifications.delivery.outages import unreachable
@@ -39,6 +41,8 @@ STOP_WAIT_SECONDS = 3.0
 # And then for their last bytes to leave: once the stop is over, Twisted drops every
 # connection without writing what it still holds, and a client would see a cut stream.
 FLUSH_SECONDS = 0.2
+# How often the event loop's lag is measured: cheap, and often enough to catch a pause.
+LAG_INTERVAL = 0.5
 
 
 class Upkeep:
@@ -159,6 +163,17 @@ class Upkeep:
         while self.inboxes and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(FLUSH_SECONDS)
+
+
+async def watch_loop_lag() -> None:
+    """Observe, every ``LAG_INTERVAL``, how late the event loop wakes from a sleep of that
+    length (``notifications_event_loop_lag_seconds``): every stream's next frame waits as
+    long behind whatever held the loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asleep = loop.time()
+        await asyncio.sleep(LAG_INTERVAL)
+        metrics.loop_lag.observe(max(loop.time() - asleep - LAG_INTERVAL, 0.0))
 
 
 def _failed(error: Exception, message: str, *args: object) -> None:

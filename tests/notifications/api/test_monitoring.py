@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifications import services
+from notifications.stream.upkeep import LAG_INTERVAL
 from project.settings import channel_layers
 from tests.conftest import free_port
 from tests.notifications.stream.test_connection import connected, open_stream
@@ -32,6 +35,8 @@ NAMES = (
     "notifications_replayed",
     "notifications_resyncs",
     "notifications_channel_layer_up",
+    "notifications_delivery_hop_seconds",
+    "notifications_event_loop_lag_seconds",
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,6 +118,10 @@ def test_metrics_name_every_figure_of_the_contract(client: Client, metrics_token
     for result in ("accepted", "unauthorized", "limited", "unavailable", "bad_request"):
         assert (("notifications_stream_opens_total", (("result", result),))) in samples
     assert ("notifications_delivery_seconds_bucket", (("le", "0.005"),)) in samples
+    for hop in ("commit_to_sent", "sent_to_received", "received_to_written"):
+        assert ("notifications_delivery_hop_seconds_bucket", (("hop", hop), ("le", "0.0005"))) in (
+            samples
+        )
 
 
 # --- /metrics: what is counted ---------------------------------------------------------------
@@ -157,6 +166,48 @@ async def test_live_deliveries_are_timed_from_commit_and_replays_counted(user: A
     assert value("notifications_delivered_total") == delivered + 2
     # A replayed frame was not delivered live: it is not timed from its commit.
     assert value("notifications_delivery_seconds_count") == timed + 1
+
+
+HOPS = ("commit_to_sent", "sent_to_received", "received_to_written")
+
+
+async def test_each_hop_of_a_live_delivery_is_timed_and_adds_up_to_the_whole(user: Any) -> None:
+    def hops(statistic: str) -> dict[str, float]:
+        name = f"notifications_delivery_hop_seconds_{statistic}"
+        return {hop: value(name, hop=hop) for hop in HOPS}
+
+    counts, sums = hops("count"), hops("sum")
+    whole = value("notifications_delivery_seconds_sum")
+    stream = await connected(user)
+
+    await notify(user, kind="info", title="timed hop by hop")
+    assert (await stream.next_event()).event == "notification"
+    await stream.close()
+    assert hops("count") == {hop: counts[hop] + 1 for hop in HOPS}
+    # Read from the same stamps, the hops cannot take longer than the delivery as a whole.
+    spent = sum(hops("sum")[hop] - sums[hop] for hop in HOPS)
+    assert 0 <= spent <= value("notifications_delivery_seconds_sum") - whole + 1e-6
+
+
+async def test_the_event_loop_lag_shows_a_loop_blocked_on_purpose(user: Any) -> None:
+    stream = await connected(user)  # The process's hub starts watching its loop.
+    lag = value("notifications_event_loop_lag_seconds_sum")
+    late = value("notifications_event_loop_lag_seconds_count") - value(
+        "notifications_event_loop_lag_seconds_bucket", le="0.1"
+    )
+    await asyncio.sleep(0.01)  # The watch is asleep, due to wake within LAG_INTERVAL.
+    # Block the event loop as a slow callback would, past the watch's wake-up by 0.3 s at least.
+    time.sleep(LAG_INTERVAL + 0.3)
+    async with asyncio.timeout(5):
+        while value("notifications_event_loop_lag_seconds_sum") < lag + 0.25:
+            await asyncio.sleep(0.05)
+    await stream.close()
+    # The blocked wake-up is counted above 100 ms, where an operator's alert would look.
+    assert (
+        value("notifications_event_loop_lag_seconds_count")
+        - value("notifications_event_loop_lag_seconds_bucket", le="0.1")
+        >= late + 1
+    )
 
 
 async def test_a_client_too_far_behind_counts_as_a_resync(user: Any, settings: Any) -> None:
