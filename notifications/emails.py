@@ -49,7 +49,8 @@ __all__ = ["DEFAULT_SITE_URL", "EmailRunFailed", "send_unread", "site_url", "uns
 logger = logging.getLogger(__name__)
 
 DEFAULT_SITE_URL = "http://127.0.0.1:8000"
-UNSUBSCRIBE_SALT = "notifications.api.unsubscribe"
+# Part of every unsubscribe link already emailed: changing it would break them all.
+UNSUBSCRIBE_SALT = "notifications.unsubscribe"
 # Users per batch: what one claim statement covers.
 BATCH_USERS = 200
 # Notifications listed in one email; the rest are counted ("and 3 more").
