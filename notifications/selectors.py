@@ -120,6 +120,12 @@ def after_seq(user_id: int, seq: int, *, limit: int) -> list[Notification]:
     )
 
 
+def revocations_of(user_id: Any) -> int:
+    """Return how many times the streams (and refresh tokens) of ``user_id`` were revoked."""
+    counts = StreamCounter.objects.filter(user_id=user_id).values_list("revocations", flat=True)
+    return next(iter(counts), 0)
+
+
 def stream_allowed(user_id: int, revocations: int) -> bool:
     """Tell whether a stream of ``user_id`` opened at ``revocations`` may stay open: the user
     still exists and is active, and their streams were not revoked since."""

@@ -10,6 +10,8 @@ site's middleware, so its files get the headers of Django's ``SecurityMiddleware
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousOperation
 from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase
@@ -19,6 +21,11 @@ from django.middleware.security import SecurityMiddleware
 class StaticFilesHandler(ASGIStaticFilesHandler):
     """Django's ASGI static files handler; a path outside the static files is not found."""
 
+    def __init__(self, application: Any) -> None:
+        super().__init__(application)
+        # Reads its settings once, as it does in the site's middleware.
+        self.security = SecurityMiddleware(_unused)
+
     def serve(self, request: HttpRequest) -> FileResponse:
         try:
             response = super().serve(request)
@@ -26,7 +33,7 @@ class StaticFilesHandler(ASGIStaticFilesHandler):
             raise Http404("No such static file.") from e
         # It sets the headers on the response it is given, streaming or not (the stubs
         # name HttpResponse only).
-        SecurityMiddleware(_unused).process_response(request, response)  # type: ignore[arg-type]
+        self.security.process_response(request, response)  # type: ignore[arg-type]
         return response
 
 

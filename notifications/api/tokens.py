@@ -28,7 +28,7 @@ from rest_framework_simplejwt import serializers, tokens
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from notifications.models import StreamCounter
+from notifications import selectors
 from notifications.stream.auth import NOT_FOUND, PASSWORD_CHANGED
 from notifications.stream.tokens import AccessToken, CheckedClaims, user_id
 
@@ -48,14 +48,8 @@ class RefreshToken(CheckedClaims, tokens.RefreshToken):
     def for_user(cls, user: Any) -> Self:
         token = cast(Self, super().for_user(user))
         token[jwt_settings.REVOKE_TOKEN_CLAIM] = get_md5_hash_password(user.password)
-        token[REVOCATIONS_CLAIM] = revocations(user.pk)
+        token[REVOCATIONS_CLAIM] = selectors.revocations_of(user.pk)
         return token
-
-
-def revocations(user_pk: Any) -> int:
-    """Return how many times the user's streams (and refresh tokens) were revoked."""
-    counts = StreamCounter.objects.filter(user_id=user_pk).values_list("revocations", flat=True)
-    return next(iter(counts), 0)
 
 
 class TokenObtainPairSerializer(serializers.TokenObtainPairSerializer):
@@ -95,7 +89,7 @@ class TokenRefreshSerializer(serializers.TokenRefreshSerializer):
             )
         if refresh.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
             raise AuthenticationFailed(PASSWORD_CHANGED, "password_changed")
-        if refresh.get(REVOCATIONS_CLAIM) != revocations(user.pk):
+        if refresh.get(REVOCATIONS_CLAIM) != selectors.revocations_of(user.pk):
             raise AuthenticationFailed(REVOKED, "token_revoked")
 
 
