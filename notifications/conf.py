@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_MIDDLEWARE": None,
     # Seconds a publish may take before it is abandoned (the row is safe in the database).
     "PUBLISH_TIMEOUT_SECONDS": 5.0,
+    # A publish to at most this many users goes on each user's own route, to the server
+    # processes that hold a stream of theirs; a larger one goes to every process, 500 users
+    # to a message. 0 sends everything to every process, and no process subscribes routes.
+    "ROUTED_FANOUT": 64,
     # The registered kinds: {"order.shipped": {"label": "Order shipped", "critical": False,
     # "email": True}}. Users choose, per kind, in-app delivery and email; critical kinds are
     # locked. Unregistered kinds are always delivered in the app and never emailed.
@@ -125,6 +129,10 @@ class NotificationSettings:
     @property
     def PUBLISH_TIMEOUT_SECONDS(self) -> float:
         return float(self._get("PUBLISH_TIMEOUT_SECONDS"))
+
+    @property
+    def ROUTED_FANOUT(self) -> int:
+        return int(self._get("ROUTED_FANOUT"))
 
     @property
     def METRICS_TOKEN(self) -> str | None:

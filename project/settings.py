@@ -70,7 +70,10 @@ HTTPS = _env_flag("HTTPS", "0")
 HSTS_SECONDS = _env_count("HSTS_SECONDS", "31536000")
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-REDIS_URL = os.environ.get("REDIS_URL") or None
+# Several comma-separated URLs shard the live routes over several Redis servers (the channel
+# layer's own ``hosts``); connection slots and throttle counts live on the first.
+REDIS_URLS = _env_list("REDIS_URL")
+REDIS_URL = REDIS_URLS[0] if REDIS_URLS else None
 # Sites (or test runs) sharing one Redis database keep apart with their own prefixes.
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "asgi")
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
@@ -102,6 +105,7 @@ NOTIFICATIONS = {
     "MAX_CONNECTIONS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", "5")),
     "REDIS_URL": REDIS_URL,
     "REDIS_PREFIX": os.environ.get("NOTIFICATIONS_REDIS_PREFIX", "notifications"),
+    "ROUTED_FANOUT": _env_count("NOTIFICATIONS_ROUTED_FANOUT", "64"),
     # What users choose per kind (the inbox's preferences panel): the orders app's kinds,
     # and the site's own account-security kind, which nobody can turn off.
     "KINDS": {
@@ -238,26 +242,30 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def channel_layers(redis_url: str | None, prefix: str = "asgi") -> dict[str, Any]:
-    """Return ``CHANNEL_LAYERS``: channels-redis with a URL, else the in-memory layer.
+def channel_layers(redis_urls: str | list[str] | None, prefix: str = "asgi") -> dict[str, Any]:
+    """Return ``CHANNEL_LAYERS``: channels-redis with URLs (a list, or one string with
+    commas between them), else the in-memory layer.
 
     The pub/sub layer: each server process's hub is one subscriber, and a publish is one
     ``PUBLISH``. The core layer costs four Redis round trips per message received: at 500
     notifications/s its p99 latency was 33 ms against 5 ms (docs/PERFORMANCE.md). Pub/sub
     keeps nothing for a subscriber that is away; the stream does not need it to, since the
     database is the log and the hub notices a dead feed (see ``notifications.stream.hub``).
+    With several URLs, the layer spreads users' routes over them by a hash of each name.
     """
-    if not redis_url:
+    if isinstance(redis_urls, str):
+        redis_urls = [url.strip() for url in redis_urls.split(",") if url.strip()]
+    if not redis_urls:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     return {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": prefix},
+            "CONFIG": {"hosts": list(redis_urls), "prefix": prefix},
         }
     }
 
 
-CHANNEL_LAYERS = channel_layers(REDIS_URL, CHANNELS_PREFIX)
+CHANNEL_LAYERS = channel_layers(REDIS_URLS, CHANNELS_PREFIX)
 
 CACHES: dict[str, Any] = {
     "default": (

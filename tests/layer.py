@@ -10,7 +10,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from notifications.delivery.messages import BATCH, NOTIFICATION, STREAMS_GROUP
+from notifications.delivery.messages import BATCH, NOTIFICATION, STREAMS_GROUP, route
 
 Message = dict[str, Any]
 
@@ -59,15 +59,18 @@ def titled(title: str) -> Callable[[Message], bool]:
 
 @asynccontextmanager
 async def listening(user_id: int) -> AsyncIterator[Listener]:
-    """Join the streams' group on the default channel layer for the duration of the block,
-    and hear what is published for ``user_id``."""
+    """Join the streams' group and ``user_id``'s route on the default channel layer for the
+    duration of the block, and hear what is published for ``user_id``."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    await layer.group_add(STREAMS_GROUP, channel)
+    groups = (STREAMS_GROUP, route(user_id))
+    for group in groups:
+        await layer.group_add(group, channel)
     try:
         yield Listener(layer, channel, user_id)
     finally:
-        await layer.group_discard(STREAMS_GROUP, channel)
+        for group in groups:
+            await layer.group_discard(group, channel)
         # channels-redis acknowledges each received message in a background task holding a
         # lock; let those finish in this test's event loop, or the next test's loop finds
         # the lock bound to a closed one.

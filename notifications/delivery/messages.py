@@ -2,10 +2,12 @@
 
 Three kinds of message, by who sends them to whom:
 
-- **On the channel layer**, between processes: a publisher sends :data:`BATCH` messages to
-  :data:`STREAMS_GROUP`, which every server process's hub joins; each batch carries
-  ``[user_id, message]`` items for one user's streams. A hub also sends itself
-  :data:`PROBE` messages through the layer, to prove that the live feed works end to end.
+- **On the channel layer**, between processes: a publisher sends :data:`BATCH` messages, each
+  carrying ``[user_id, message]`` items for users' streams, to the :func:`route` of each of a
+  few users (the processes holding a stream of that user subscribe it), or, for many users,
+  to :data:`STREAMS_GROUP`, which every server process's hub joins. A hub also sends itself
+  :data:`PROBE` messages through each Redis server, to prove that the live feed works end to
+  end, and a :data:`ROUTE_PROBE` through the routes it has just joined, to prove them.
 - **From publishers to one user's streams** (inside a batch): a stored notification, a
   change of read state, the order to close all of the user's streams, or one of them.
 - **From the hub to streams in its process**: the live feed changed state, the sweep saw a
@@ -22,8 +24,10 @@ from typing import Any
 
 Message = dict[str, Any]
 
-# The channel-layer group every server process's hub joins.
+# The channel-layer group every server process's hub joins: what goes to many users.
 STREAMS_GROUP = "notifications.streams"
+# The prefix of each user's route: the group of the processes holding a stream of that user.
+ROUTE_PREFIX = "notifications.user."
 # Items per batch: a broadcast to many users is a few layer messages, not one per user.
 BATCH_SIZE = 500
 # What a message takes as a frame besides its JSON (``id:``, ``event:``, ``data:``), and as
@@ -32,7 +36,8 @@ FRAME_BYTES = 64
 
 # On the channel layer.
 BATCH = "notifications.batch"  # {"items": [[user_id, message], ...]}
-PROBE = "notifications.probe"  # {"n": int}: a hub's numbered message to itself
+PROBE = "notifications.probe"  # {"n": int, "shard": int}: a hub's numbered message to itself
+ROUTE_PROBE = "notifications.route_probe"  # {"n", "shard"}: proves routes a hub just joined
 
 # From publishers to one user's streams.
 NOTIFICATION = "notifications.notification"  # {"payload": {...}}: the API's JSON shape
@@ -46,14 +51,24 @@ NEWER_SEQ = "notifications.newer_seq"  # {"seq": int}: the sweep saw it stored
 REVOKED_LATELY = "notifications.revoked_lately"  # {"revocations": int}: the sweep saw it
 SLOT_LOST = "notifications.slot_lost"  # the stream is the newest over its user's limit
 SERVER_STOPPING = "notifications.server_stopping"  # the process is shutting down
+ROUTE_READY = "notifications.route_ready"  # the user's route was proven after the stream read
+
+
+def route(user_id: int) -> str:
+    """The channel-layer group of ``user_id``'s route."""
+    return f"{ROUTE_PREFIX}{user_id}"
 
 
 def batch(items: list[list[Any]]) -> Message:
     return {"type": BATCH, "items": items}
 
 
-def probe(n: int) -> Message:
-    return {"type": PROBE, "n": n}
+def probe(n: int, shard: int) -> Message:
+    return {"type": PROBE, "n": n, "shard": shard}
+
+
+def route_probe(n: int, shard: int) -> Message:
+    return {"type": ROUTE_PROBE, "n": n, "shard": shard}
 
 
 def notification(payload: dict[str, Any]) -> Message:
@@ -112,3 +127,7 @@ def slot_lost() -> Message:
 
 def server_stopping() -> Message:
     return {"type": SERVER_STOPPING}
+
+
+def route_ready() -> Message:
+    return {"type": ROUTE_READY}

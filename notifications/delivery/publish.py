@@ -19,9 +19,10 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from asgiref.sync import SyncToAsync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
 from notifications import metrics
 from notifications.conf import conf
@@ -42,21 +43,36 @@ PROMPT_SECONDS = 0.05
 
 
 async def send(addressed: Sequence[Addressed]) -> None:
-    """Send each ``(user_id, message)`` to the hubs of all server processes, in batches.
+    """Send each ``(user_id, message)`` to the processes holding a stream of that user.
 
-    Each batch is stamped with the time it is handed to the layer, so the hubs can time the
-    hops of a delivery before and after it (``metrics.received``).
+    A few users' messages (at most ``ROUTED_FANOUT`` users) go on each user's route, which
+    only those processes subscribe: a process holding none of their streams pays nothing.
+    More go to the group of every process, in batches: a broadcast to ten thousand users is
+    a handful of messages per process, not ten thousand. Each batch is stamped with the time
+    it is handed to the layer, so the hubs can time the hops of a delivery before and after
+    it (``metrics.received``).
     """
     layer = get_channel_layer()
     if layer is None:
         return
-    size = messages.BATCH_SIZE
+    by_user: dict[int, list[list[Any]]] = {}
+    for user_id, message in addressed:
+        by_user.setdefault(user_id, []).append([user_id, message])
     async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
-        for start in range(0, len(addressed), size):
-            items = [[user_id, message] for user_id, message in addressed[start : start + size]]
-            batch = messages.batch(items)
-            batch[metrics.SENT_AT] = time.time()
-            await layer.group_send(messages.STREAMS_GROUP, batch)
+        if len(by_user) <= conf.ROUTED_FANOUT:
+            for user_id, items in by_user.items():
+                await _send_batch(layer, messages.route(user_id), items)
+            return
+        size = messages.BATCH_SIZE
+        everyone = [[user_id, message] for user_id, message in addressed]
+        for start in range(0, len(everyone), size):
+            await _send_batch(layer, messages.STREAMS_GROUP, everyone[start : start + size])
+
+
+async def _send_batch(layer: BaseChannelLayer, group: str, items: list[list[Any]]) -> None:
+    batch = messages.batch(items)
+    batch[metrics.SENT_AT] = time.time()
+    await layer.group_send(group, batch)
 
 
 def _stamp_committed(addressed: list[Addressed]) -> None:

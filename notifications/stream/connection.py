@@ -132,7 +132,7 @@ class Stream:
             yield sse.retry(random.randint(retry, retry * 3 // 2))
             # Subscribe before reading the database, so nothing falls between the two.
             self.inbox = self.hub.register(self.user_id, self.slot)
-            await self.hub.wait_started()
+            await self.hub.wait_routed(self.user_id)
             # Read before the database: a change of the feed until then is caught up by it.
             self.generation = self.hub.generation
             start = await self.read_start(
@@ -236,6 +236,10 @@ class Stream:
                     raise Closed("revoked while its message was lost")
             case messages.SLOT_LOST:
                 raise Closed("the newest over its user's limit")
+            case messages.ROUTE_READY:
+                # The user's route came up after this stream read the database.
+                async for frame in self._fill_gap():
+                    yield frame
             case messages.SERVER_STOPPING:
                 raise Closed("the server is stopping")
             case messages.CLOSE_STREAM:

@@ -1,11 +1,13 @@
-"""This process's streams, fed by one channel-layer subscription for the whole process.
+"""This process's streams, fed by one channel-layer receiver for the whole process.
 
-A stream does not join a channel-layer group of its own. Each server process joins one
-group, ``notifications.streams``, and publishers send batches of per-user messages to it;
-the hub hands each message to the inboxes of that user's streams in this process. So
-opening a stream costs no Redis round trip, a broadcast to ten thousand users is a handful
-of channel-layer messages instead of ten thousand, and a Redis outage is noticed once per
-process, by the hub, which tells every stream to catch up from the database.
+A stream does not join the channel layer itself. Each server process's hub joins one group,
+``notifications.streams``, where publishers send what goes to many users, and the route of
+each user with a stream here (``notifications.stream.routes``), where a few users' messages
+go; it hands each message to the inboxes of that user's streams in this process. So a
+process receives only what its own streams need, opening a stream costs no Redis round trip
+of its own, a broadcast to ten thousand users is a handful of channel-layer messages
+instead of ten thousand, and a Redis outage is noticed once per process, by the hub, which
+tells every stream to catch up from the database.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 import weakref
 from collections import deque
 
@@ -26,6 +29,7 @@ from notifications.delivery.messages import Message
 from notifications.delivery.outages import described, unreachable
 from notifications.stream.inboxes import Inbox, Inboxes
 from notifications.stream.limits import Slot
+from notifications.stream.routes import Routes, Shards
 from notifications.stream.upkeep import Upkeep, watch_loop_lag
 
 logger = logging.getLogger(__name__)
@@ -58,7 +62,12 @@ _LOST_CONNECTIONS = LostConnections()
 
 
 class _Feed:
-    """The hub's one subscription to the channel layer: subscribe, probe, receive.
+    """The hub's subscription to the channel layer: subscribe, probe, receive.
+
+    Everything the process hears comes to one channel: the group of every process, this
+    process's routes (``notifications.stream.routes``), and its probes. A probe goes through
+    each of the layer's Redis servers (a group of the hub's own on each), so that losing any
+    one of them is noticed.
 
     It keeps a single receive pending across timeouts and never cancels it while running:
     cancelling a pending channel-layer receive can drop buffered messages (and makes the
@@ -66,34 +75,41 @@ class _Feed:
     ``PROBE_TIMEOUT``, so a Redis that hangs instead of failing cannot hang the hub.
     """
 
-    def __init__(self, layer: BaseChannelLayer) -> None:
+    def __init__(self, layer: BaseChannelLayer, shards: Shards) -> None:
         self.layer = layer
         self.channel: str | None = None
         self.receiving: asyncio.Future[Message] | None = None
         self.renew_at = self.probe_at = 0.0
-        # Probes in flight, oldest first, as (number, loop time sent).
-        self.probes: deque[tuple[int, float]] = deque()
+        # One group per Redis server, which only this hub joins, for its probes.
+        self.probe_groups = shards.one_group_each(f"notifications.hub.{uuid.uuid4().hex}")
+        # Per server, probes in flight, oldest first, as (number, loop time sent).
+        self.probes: list[deque[tuple[int, float]]] = [deque() for _ in self.probe_groups]
         self.probes_sent = 0
+        # The servers that answered a probe since the last failure.
+        self.heard: set[int] = set()
 
     async def subscribe(self, now: float) -> None:
-        """Join the streams group, and renew the membership every heartbeat: a layer that
-        expires members (the core layer's ``group_expiry``) must not drop a live process."""
+        """Join the groups, and renew the membership every heartbeat: a layer that expires
+        members (the core layer's ``group_expiry``) must not drop a live process."""
         async with asyncio.timeout(PROBE_TIMEOUT):
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
             if now >= self.renew_at:
-                await self.layer.group_add(messages.STREAMS_GROUP, self.channel)
+                for group in (messages.STREAMS_GROUP, *self.probe_groups):
+                    await self.layer.group_add(group, self.channel)
                 self.renew_at = now + conf.HEARTBEAT_SECONDS
 
     async def probe(self, now: float) -> None:
-        """Send the next probe when one is due; fail if the oldest one is overdue."""
-        if self.probes and now - self.probes[0][1] > PROBE_TIMEOUT:
-            raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
+        """Send the next probes when due; fail if the oldest one of a server is overdue."""
+        for probes in self.probes:
+            if probes and now - probes[0][1] > PROBE_TIMEOUT:
+                raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
         if now >= self.probe_at and self.channel is not None:
             self.probes_sent += 1
-            self.probes.append((self.probes_sent, now))
             async with asyncio.timeout(PROBE_TIMEOUT):
-                await self.layer.send(self.channel, messages.probe(self.probes_sent))
+                for shard, group in enumerate(self.probe_groups):
+                    self.probes[shard].append((self.probes_sent, now))
+                    await self.layer.group_send(group, messages.probe(self.probes_sent, shard))
             self.probe_at = now + conf.POLL_SECONDS
 
     async def receive(self, loop: asyncio.AbstractEventLoop) -> Message | None:
@@ -107,18 +123,28 @@ class _Feed:
         message, self.receiving = self.receiving.result(), None
         return message
 
-    def answered(self, n: int) -> bool:
-        """Forget probes up to ``n``; tell whether one sent before ``n`` never came back."""
+    def answered(self, shard: int, n: int) -> bool:
+        """Forget ``shard``'s probes up to ``n``; tell whether one sent before ``n`` never
+        came back."""
+        self.heard.add(shard)
+        probes = self.probes[shard]
         lost = False
-        while self.probes and self.probes[0][0] <= n:
-            lost |= self.probes.popleft()[0] < n
+        while probes and probes[0][0] <= n:
+            lost |= probes.popleft()[0] < n
         return lost
+
+    @property
+    def proven(self) -> bool:
+        """Whether a probe came back through every server since the last failure."""
+        return len(self.heard) == len(self.probe_groups)
 
     def reset(self) -> None:
         """Start over after a failure: a receive that failed is dropped, a pending one kept."""
         if self.receiving is not None and self.receiving.done():
             self.receiving = None
-        self.probes.clear()
+        for probes in self.probes:
+            probes.clear()
+        self.heard.clear()
         self.renew_at = self.probe_at = 0.0
 
     async def close(self, *, leave: bool) -> None:
@@ -127,7 +153,8 @@ class _Feed:
         if self.channel is not None and leave:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await self.layer.group_discard(messages.STREAMS_GROUP, self.channel)
+                    for group in (messages.STREAMS_GROUP, *self.probe_groups):
+                        await self.layer.group_discard(group, self.channel)
 
 
 class Hub:
@@ -159,11 +186,12 @@ class Hub:
         # Probes answered so far, for operators and tests to watch the feed work.
         self.probes_answered = 0
         self.upkeep = Upkeep(self.inboxes, trusted=self.trusted)
+        self.routes = Routes(self.layer, self.inboxes) if self.layer is not None else None
         self._outage_reported = False
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._lag_watch: asyncio.Task[None] | None = None
-        # Set once the first subscription has been proven or has failed: see wait_started().
+        # Set once the first subscription has been proven or has failed: see wait_routed().
         self._started = asyncio.Event()
         if self.layer is None:
             self._started.set()
@@ -180,22 +208,29 @@ class Hub:
             self._heartbeat = asyncio.ensure_future(self.upkeep.run())
         if self._lag_watch is None or self._lag_watch.done():
             self._lag_watch = asyncio.ensure_future(watch_loop_lag())
+        if self.routes is not None and user_id not in self.inboxes:
+            self.routes.want(user_id)
         return self.inboxes.add(user_id, slot)
 
-    async def wait_started(self) -> None:
-        """Wait, at most ``STARTUP_WAIT``, for the process's first subscription.
+    async def wait_routed(self, user_id: int) -> None:
+        """Wait, at most ``STARTUP_WAIT``, until messages for ``user_id`` reach this process.
 
-        Only a process's first streams ever wait. Without this, a stream that opened as the
-        process started could miss a message published just after its ``connected``; a
-        notification would be caught up later, but not a revocation.
+        That is the process's first subscription, then the user's route. Without this, a
+        stream could miss a message published after it read the database but before the
+        layer brought that user's messages here; a notification would be caught up later,
+        but not a revocation. While the feed is down there is nothing to wait for: streams
+        read the database, and catch up once more when it is back.
         """
-        if not self._started.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STARTUP_WAIT):
-                    await self._started.wait()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STARTUP_WAIT):
+                await self._started.wait()
+                if self.routes is not None and self.subscribed:
+                    await self.routes.wait(user_id)
 
     def unregister(self, user_id: int, inbox: Inbox) -> None:
         self.inboxes.remove(user_id, inbox)
+        if self.routes is not None and user_id not in self.inboxes:
+            self.routes.drop(user_id)
 
     def dispatch(self, batch: Message) -> None:
         """Hand each ``(user_id, message)`` of a batch to that user's inboxes here.
@@ -218,13 +253,17 @@ class Hub:
         loop = asyncio.get_running_loop()
         current_task = asyncio.current_task()
         assert current_task is not None
-        feed = _Feed(layer)
+        routes = self.routes
+        assert routes is not None
+        feed = _Feed(layer, routes.shards)
         try:
             # A layer call may turn a cancellation into an error of its own, or swallow it:
             # the loop checks, so that a process (or a test's event loop) can still stop it.
             while not current_task.cancelling():
                 try:
                     await feed.subscribe(loop.time())
+                    assert feed.channel is not None
+                    routes.attach(feed.channel)
                     await feed.probe(loop.time())
                     message = await feed.receive(loop)
                     if message is not None:
@@ -237,18 +276,27 @@ class Hub:
                     await asyncio.sleep(conf.POLL_SECONDS)
         finally:
             await feed.close(leave=self.subscribed)
+            await routes.close()
             self._set_subscribed(False)
 
     def _on_message(self, feed: _Feed, message: Message) -> None:
-        if message.get("type") != messages.PROBE:
-            self.dispatch(message)
-            return
+        match message.get("type"):
+            case messages.PROBE:
+                self._on_probe(feed, message)
+            case messages.ROUTE_PROBE:
+                assert self.routes is not None
+                self.routes.on_probe(message)
+            case _:
+                self.dispatch(message)
+
+    def _on_probe(self, feed: _Feed, message: Message) -> None:
         self.probes_answered += 1
-        if feed.answered(message["n"]) and self.subscribed:
+        if feed.answered(message["shard"], message["n"]) and self.subscribed:
             logger.warning("The live feed dropped messages: streams catch up.")
             self._wake_all()
-        self._set_subscribed(True)
-        self._started.set()
+        if feed.proven:
+            self._set_subscribed(True)
+            self._started.set()
 
     def _report_outage(self, error: Exception) -> None:
         self._started.set()

@@ -15,14 +15,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from notifications import metrics
 from notifications.delivery import messages, publish
-from notifications.delivery.messages import STREAMS_GROUP
+from notifications.delivery.messages import STREAMS_GROUP, route
 from notifications.delivery.outages import described
 from tests.conftest import RedisServer
 from tests.layer import listening
 
 
-async def test_a_send_reaches_the_streams_group_in_batches(settings: Any) -> None:
-    addressed = [(7, messages.newer_seq(n)) for n in range(messages.BATCH_SIZE + 1)]
+async def test_a_send_to_many_users_reaches_the_streams_group_in_batches() -> None:
+    addressed = [(n, messages.newer_seq(n)) for n in range(messages.BATCH_SIZE + 1)]
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(STREAMS_GROUP, channel)
@@ -33,7 +33,33 @@ async def test_a_send_reaches_the_streams_group_in_batches(settings: Any) -> Non
     finally:
         await layer.group_discard(STREAMS_GROUP, channel)
     assert (len(first["items"]), len(second["items"])) == (messages.BATCH_SIZE, 1)
-    assert second["items"][0] == [7, messages.newer_seq(messages.BATCH_SIZE)]
+    assert second["items"][0] == [messages.BATCH_SIZE, messages.newer_seq(messages.BATCH_SIZE)]
+
+
+async def test_a_send_to_a_few_users_goes_on_each_users_route_only(settings: Any) -> None:
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "ROUTED_FANOUT": 2}
+    layer = get_channel_layer()
+    everyone, seven, eight = [await layer.new_channel() for _ in range(3)]
+    joined = [(STREAMS_GROUP, everyone), (route(7), seven), (route(8), eight)]
+    for group, channel in joined:
+        await layer.group_add(group, channel)
+    try:
+        async with asyncio.timeout(5):
+            await publish.send([(7, messages.newer_seq(1)), (8, messages.slot_lost())])
+            await publish.send([(7, messages.newer_seq(2))])
+            received = [await layer.receive(c) for c in (seven, eight, seven)]
+            # Three users are more than ROUTED_FANOUT: one batch to every process.
+            await publish.send([(n, messages.newer_seq(3)) for n in (7, 8, 9)])
+            broadcast = await layer.receive(everyone)
+    finally:
+        for group, channel in joined:
+            await layer.group_discard(group, channel)
+    assert [batch["items"] for batch in received] == [
+        [[7, messages.newer_seq(1)]],
+        [[8, messages.slot_lost()]],
+        [[7, messages.newer_seq(2)]],
+    ]
+    assert [user_id for user_id, _ in broadcast["items"]] == [7, 8, 9]
 
 
 async def test_live_notifications_are_stamped_with_their_commit_time() -> None:

@@ -13,6 +13,7 @@ from notifications.delivery import messages
 from notifications.stream.hub import Hub, _Feed, hub
 from notifications.stream.inboxes import INBOX_SIZE, Inbox
 from notifications.stream.limits import new_slot
+from notifications.stream.routes import Shards
 from project.settings import channel_layers
 from tests.conftest import free_port
 
@@ -41,18 +42,19 @@ async def test_a_batch_reaches_only_its_users_inboxes() -> None:
 
 
 def test_a_probe_answered_after_a_lost_one_shows_the_feed_dropped_messages() -> None:
-    feed = _Feed(InMemoryChannelLayer())
-    feed.probes.extend([(1, 0.0), (2, 1.0), (3, 2.0)])
-    assert not feed.answered(1)
-    assert feed.answered(3)  # 2 never came back
-    assert not feed.probes
+    layer = InMemoryChannelLayer()
+    feed = _Feed(layer, Shards(layer))
+    feed.probes[0].extend([(1, 0.0), (2, 1.0), (3, 2.0)])
+    assert not feed.answered(0, 1)
+    assert feed.answered(0, 3)  # 2 never came back
+    assert not feed.probes[0]
 
 
 async def test_the_in_memory_layer_is_never_trusted_to_be_live(settings: Any) -> None:
     settings.CHANNEL_LAYERS = channel_layers(None)
     hub = Hub()
     inbox = hub.register(1, new_slot(1))
-    await hub.wait_started()
+    await hub.wait_routed(1)
     async with asyncio.timeout(5):
         while not hub.subscribed:
             await asyncio.sleep(0.01)
@@ -70,7 +72,7 @@ async def test_an_unreachable_layer_is_an_outage_said_once_and_streams_are_told(
     settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "POLL_SECONDS": 0.05}
     current = hub()
     inbox = current.register(1, new_slot(1))
-    await current.wait_started()
+    await current.wait_routed(1)
     async with asyncio.timeout(5):
         while caplog.text.count("Channel layer unavailable") == 0:
             await asyncio.sleep(0.05)
