@@ -110,3 +110,54 @@ def test_behind_a_tls_proxy() -> None:
     assert values["SESSION_COOKIE_SECURE"] and values["CSRF_COOKIE_SECURE"]
     assert values["SECURE_HSTS_SECONDS"] == 31536000
     assert values["METRICS_TOKEN"] == "scrape-me"
+
+
+PRINT_REDIS = """
+import os, json
+os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+from django.conf import settings
+layer, cache = settings.CHANNEL_LAYERS["default"], settings.CACHES["default"]
+print(json.dumps({
+    "layer": layer["BACKEND"].rsplit(".", 1)[-1],
+    "hosts": layer.get("CONFIG", {}).get("hosts"),
+    "slots": settings.NOTIFICATIONS["REDIS_URL"],
+    "cache": cache.get("LOCATION"),
+}))
+"""
+FIRST, SECOND = "redis://10.0.0.1:6379/0", "redis://10.0.0.2:6380/0"
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "hosts"),
+    [
+        (f"{FIRST},{SECOND}", [FIRST, SECOND]),
+        (f" {FIRST} , {SECOND} ", [FIRST, SECOND]),
+        (FIRST, [FIRST]),
+    ],
+    ids=["two", "two with spaces", "one"],
+)
+def test_redis_url_names_the_layer_s_servers_and_the_first_keeps_slots_and_throttles(
+    redis_url: str, hosts: list[str]
+) -> None:
+    """Several URLs shard the live routes (the layer's ``hosts``); connection slots and
+    throttle counts need one place every process agrees on: the first server (the cache in
+    its next database)."""
+    result = run("-c", PRINT_REDIS, REDIS_URL=redis_url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "layer": "RedisPubSubChannelLayer",
+        "hosts": hosts,
+        "slots": FIRST,
+        "cache": "redis://10.0.0.1:6379/1",
+    }
+
+
+def test_without_redis_url_one_process_keeps_everything_in_memory() -> None:
+    result = run("-c", PRINT_REDIS)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "layer": "InMemoryChannelLayer",
+        "hosts": None,
+        "slots": None,
+        "cache": None,
+    }
