@@ -19,6 +19,7 @@ from notifications import metrics as figures
 from notifications.conf import conf
 from notifications.delivery.outages import unreachable
 from notifications.errors import error
+from notifications.stream.groups import Groups
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +67,17 @@ def _query_database() -> None:
 
 
 async def channel_layer_state() -> str:
-    """Return "in-memory", or whether a publish through the channel layer succeeds."""
+    """Return "in-memory", or whether a publish through each Redis server of the channel
+    layer succeeds."""
     layer = get_channel_layer()
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         return "in-memory"
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            # A group nobody joins: the message goes through Redis and on to no one.
-            await layer.group_send(HEALTH_GROUP, {"type": "healthz", "id": uuid.uuid4().hex})
+            # Groups nobody joins, one on each Redis server of the layer: the message goes
+            # through every server and on to no one.
+            for group in Groups(layer).one_group_each(HEALTH_GROUP):
+                await layer.group_send(group, {"type": "healthz", "id": uuid.uuid4().hex})
     except Exception as e:
         # A Redis that is away is the hub's to report, once: a load balancer's checks
         # every few seconds would repeat it. The answer says "down" all the same.

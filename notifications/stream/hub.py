@@ -27,9 +27,10 @@ from notifications.conf import conf
 from notifications.delivery import messages, publish
 from notifications.delivery.messages import Message
 from notifications.delivery.outages import described, unreachable
+from notifications.stream.groups import Groups
 from notifications.stream.inboxes import Inbox, Inboxes
 from notifications.stream.limits import Slot
-from notifications.stream.routes import Routes, Shards
+from notifications.stream.routes import Routes
 from notifications.stream.upkeep import Upkeep, watch_loop_lag
 
 logger = logging.getLogger(__name__)
@@ -75,13 +76,13 @@ class _Feed:
     ``PROBE_TIMEOUT``, so a Redis that hangs instead of failing cannot hang the hub.
     """
 
-    def __init__(self, layer: BaseChannelLayer, shards: Shards) -> None:
+    def __init__(self, layer: BaseChannelLayer, groups: Groups) -> None:
         self.layer = layer
         self.channel: str | None = None
         self.receiving: asyncio.Future[Message] | None = None
         self.renew_at = self.probe_at = 0.0
         # One group per Redis server, which only this hub joins, for its probes.
-        self.probe_groups = shards.one_group_each(f"notifications.hub.{uuid.uuid4().hex}")
+        self.probe_groups = groups.one_group_each(f"notifications.hub.{uuid.uuid4().hex}")
         # Per server, probes in flight, oldest first, as (number, loop time sent).
         self.probes: list[deque[tuple[int, float]]] = [deque() for _ in self.probe_groups]
         self.probes_sent = 0
@@ -255,7 +256,7 @@ class Hub:
         assert current_task is not None
         routes = self.routes
         assert routes is not None
-        feed = _Feed(layer, routes.shards)
+        feed = _Feed(layer, routes.groups)
         try:
             # A layer call may turn a cancellation into an error of its own, or swallow it:
             # the loop checks, so that a process (or a test's event loop) can still stop it.

@@ -6,7 +6,8 @@ grow with its number of processes (``docs/PERFORMANCE.md``). The process joins a
 with the user's first stream here and leaves it with the last.
 
 An open must not cost a Redis round trip of its own: the joins and leaves asked for during
-one turn of the event loop are made together, then one probe per Redis server, sent through
+one turn of the event loop are made together (``stream.groups``: one ``SUBSCRIBE`` per Redis
+server), then one probe per Redis server, sent through
 one of the routes just joined there, proves them all (a server runs a connection's commands
 in order, so once the probe comes back, every route joined before it is subscribed). An open
 waits for that proof before it reads the database, so a notification is either committed
@@ -18,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from channels.layers import BaseChannelLayer
 
 from notifications.conf import conf
 from notifications.delivery import messages
+from notifications.stream.groups import Groups
 from notifications.stream.inboxes import Inboxes
 
 logger = logging.getLogger(__name__)
@@ -36,37 +36,6 @@ logger = logging.getLogger(__name__)
 PROBE_RETRY = 0.05
 # The longest one join or leave may take before the batch is tried again.
 CALL_TIMEOUT = 5.0
-
-
-class Shards:
-    """Which of the layer's Redis servers carries a group (channels-redis's ``hosts``).
-
-    The pub/sub layer places each group on one server by a hash of its name; other layers are
-    one server as far as the hub can tell.
-    """
-
-    def __init__(self, layer: BaseChannelLayer) -> None:
-        loop_layer: Any = getattr(layer, "_get_layer", lambda: None)()
-        self._of: Callable[[str], int] = lambda group: 0
-        self.count = 1
-        if loop_layer is not None and hasattr(loop_layer, "_shards"):
-            shards = loop_layer._shards
-            self.count = len(shards)
-            self._of = lambda group: shards.index(
-                loop_layer._get_shard(loop_layer._get_group_channel_name(group))
-            )
-
-    def of(self, group: str) -> int:
-        return self._of(group)
-
-    def one_group_each(self, base: str) -> list[str]:
-        """Return a group name per server, each starting with ``base``."""
-        found: dict[int, str] = {}
-        n = 0
-        while len(found) < self.count:
-            found.setdefault(self.of(f"{base}.{n}"), f"{base}.{n}")
-            n += 1
-        return [found[shard] for shard in range(self.count)]
 
 
 @dataclass
@@ -92,7 +61,7 @@ class Routes:
         self.layer = layer
         self.inboxes = inboxes
         self.enabled = conf.ROUTED_FANOUT > 0
-        self.shards = Shards(layer)
+        self.groups = Groups(layer)
         self.channel: str | None = None
         self.wanted: set[int] = set()
         self.joined: set[int] = set()
@@ -199,33 +168,30 @@ class Routes:
                 await asyncio.sleep(conf.POLL_SECONDS)
 
     async def _leave(self, users: set[int]) -> None:
+        if not users:
+            return
         assert self.channel is not None
-        for user_id in users:
-            await self.layer.group_discard(messages.route(user_id), self.channel)
-            self.joined.discard(user_id)
-            self.proven.discard(user_id)
-            # A probe of an earlier join must not prove a later one.
-            for proof in self.proofs.values():
-                proof.users.discard(user_id)
+        await self.groups.leave([messages.route(user_id) for user_id in users], self.channel)
+        self.joined -= users
+        self.proven -= users
+        # A probe of an earlier join must not prove a later one.
+        for proof in self.proofs.values():
+            proof.users -= users
 
     async def _join(self, users: set[int]) -> None:
+        if not users:
+            return
         assert self.channel is not None
-        joined: set[int] = set()
-        try:
-            for user_id in users:
-                await self.layer.group_add(messages.route(user_id), self.channel)
-                self.joined.add(user_id)
-                joined.add(user_id)
-        finally:
-            if joined:
-                self._prove(joined)
+        await self.groups.join([messages.route(user_id) for user_id in users], self.channel)
+        self.joined |= users
+        self._prove(users)
 
     def _prove(self, users: set[int]) -> None:
         """Send a probe through a route of ``users`` on each server that carries one."""
         self.probes_sent += 1
         waiting: dict[int, int] = {}
         for user_id in users:
-            waiting.setdefault(self.shards.of(messages.route(user_id)), user_id)
+            waiting.setdefault(self.groups.shard_of(messages.route(user_id)), user_id)
         self.proofs[self.probes_sent] = _Proof(users, waiting)
         self._send_probes(self.probes_sent)
 

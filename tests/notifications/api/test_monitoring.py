@@ -84,6 +84,19 @@ async def test_healthz_redis_down_is_reported_but_healthy(settings: Any) -> None
     assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "down"}
 
 
+async def test_healthz_checks_every_redis_server_of_the_layer(
+    settings: Any, redis_server_factory: Any
+) -> None:
+    up, away = redis_server_factory(), f"redis://127.0.0.1:{free_port()}/0"
+    settings.CHANNEL_LAYERS = channel_layers([up.url, up.url.replace("/0", "/1")])
+    assert (await AsyncClient().get("/healthz")).json()["channel_layer"] == "ok"
+    # Whichever of the two a given name lands on, the one that is away is found.
+    settings.CHANNEL_LAYERS = channel_layers([up.url, away])
+    assert (await AsyncClient().get("/healthz")).json()["channel_layer"] == "down"
+    settings.CHANNEL_LAYERS = channel_layers([away, up.url])
+    assert (await AsyncClient().get("/healthz")).json()["channel_layer"] == "down"
+
+
 async def test_healthz_refuses_other_methods_with_json() -> None:
     response = await AsyncClient().post("/healthz")
     assert response.status_code == 405

@@ -10,10 +10,10 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 
 from notifications.delivery import messages
+from notifications.stream.groups import Groups
 from notifications.stream.hub import Hub, _Feed, hub
 from notifications.stream.inboxes import INBOX_SIZE, Inbox
 from notifications.stream.limits import new_slot
-from notifications.stream.routes import Shards
 from project.settings import channel_layers
 from tests.conftest import free_port
 
@@ -43,7 +43,7 @@ async def test_a_batch_reaches_only_its_users_inboxes() -> None:
 
 def test_a_probe_answered_after_a_lost_one_shows_the_feed_dropped_messages() -> None:
     layer = InMemoryChannelLayer()
-    feed = _Feed(layer, Shards(layer))
+    feed = _Feed(layer, Groups(layer))
     feed.probes[0].extend([(1, 0.0), (2, 1.0), (3, 2.0)])
     assert not feed.answered(0, 1)
     assert feed.answered(0, 3)  # 2 never came back
