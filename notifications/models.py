@@ -41,6 +41,11 @@ class Notification(models.Model):
     body = models.TextField(blank=True)
     url = models.CharField(max_length=500, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # The named parameters of a kind's translatable title and body (``KINDS``), for a
+    # notification rendered in each reader's language when it is read; None for free text,
+    # whose title and body are shown as written. ``title`` and ``body`` then hold the
+    # rendering in the site's language, for search and for readers of the raw rows.
+    params = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
@@ -117,3 +122,18 @@ class Preference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for user {self.user_id}"
+
+
+class UserLanguage(models.Model):
+    """The language a user chose to read the site and their notifications in.
+
+    Without a row, the site's default applies, or the browser's ``Accept-Language``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    language = models.CharField(max_length=16)
+
+    def __str__(self) -> str:
+        return f"{self.language} for user {self.user_id}"
