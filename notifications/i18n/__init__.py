@@ -1,0 +1,1 @@
+"""Languages: what each user reads the site and their notifications in."""
