@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.utils.functional import Promise
 
 from notifications.conf import DEFAULTS
 
@@ -27,7 +29,15 @@ _POSITIVE_NUMBERS = (
     "MAX_DATA_BYTES",
 )
 ON_LIMIT_CHOICES = ("reject", "evict_oldest")
-KIND_KEYS = {"label": str, "critical": bool, "email": bool}
+# Text may be lazy (gettext_lazy), translated where it is shown.
+TEXT = (str, Promise)
+KIND_KEYS: dict[str, type | tuple[type, ...]] = {
+    "label": TEXT,
+    "critical": bool,
+    "email": bool,
+    "title": TEXT,
+    "body": TEXT,
+}
 # The kind column's length: a longer registered kind could never be stored.
 KIND_MAX_LENGTH = 64
 
@@ -92,7 +102,10 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
 
 def _check_kinds(kinds: Any) -> list[Error]:
     """Refuse a ``KINDS`` that preferences and emails could not be built from."""
-    hint = 'e.g. {"order.shipped": {"label": "Order shipped", "critical": False, "email": True}}'
+    hint = (
+        'e.g. {"order.shipped": {"label": "Order shipped", "critical": False, "email": True, '
+        '"title": _("Order #{number} shipped")}}'
+    )
     if not isinstance(kinds, dict):
         return [Error("NOTIFICATIONS['KINDS'] must be a dict.", hint=hint, id="notifications.E005")]
     errors = []
@@ -119,7 +132,36 @@ def _kind_problem(name: Any, spec: Any) -> str | None:
         return f"has unknown keys {unknown}; known keys: {', '.join(KIND_KEYS)}."
     for key, expected in KIND_KEYS.items():
         if key in spec and not isinstance(spec[key], expected):
-            return f"[{key!r}] must be a {expected.__name__}, not {spec[key]!r}."
-    if "label" in spec and not spec["label"].strip():
-        return "['label'] must not be empty."
+            kind_of = "string" if expected is TEXT else getattr(expected, "__name__", "")
+            return f"[{key!r}] must be a {kind_of}, not {spec[key]!r}."
+    for key in ("label", "title", "body"):
+        if key in spec and not str(spec[key]).strip():
+            return f"[{key!r}] must not be empty."
+    if "body" in spec and "title" not in spec:
+        return "has a body template without a title template: give both, or neither."
+    return _template_problem(spec)
+
+
+def _template_problem(spec: dict[str, Any]) -> str | None:
+    for key in ("title", "body"):
+        problem = template_problem(str(spec[key])) if key in spec else None
+        if problem:
+            return f"[{key!r}] {problem}"
+    return None
+
+
+def template_problem(template: str) -> str | None:
+    """Return why ``template`` cannot be a kind's template, or None.
+
+    Each field must be a plain name (``{number}``, ``{total:.2f}``): not positional (``{0}``),
+    nor reaching into a parameter (``{order.number}``, ``{items[0]}``), nor nested in a
+    format spec, so that rendering can only ever show the parameters given.
+    """
+    try:
+        fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(template)]
+    except ValueError as e:
+        return f"is not a template: {e}."
+    for name, spec in fields:
+        if name is not None and (not name.isidentifier() or "{" in (spec or "")):
+            return f"has the field {{{name}}}: template fields are plain names, such as {{number}}."
     return None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 DEFAULTS: dict[str, Any] = {
     # Seconds between comment lines on an idle stream; also refreshes slot leases and groups.
@@ -44,7 +47,10 @@ DEFAULTS: dict[str, Any] = {
     "ROUTED_FANOUT": 64,
     # The registered kinds: {"order.shipped": {"label": "Order shipped", "critical": False,
     # "email": True}}. Users choose, per kind, in-app delivery and email; critical kinds are
-    # locked. Unregistered kinds are always delivered in the app and never emailed.
+    # locked. Unregistered kinds are always delivered in the app and never emailed. A kind
+    # may also declare "title" and "body" templates (translatable, with named fields:
+    # _("Order #{number} shipped")), which notify(kind=..., params={...}) renders for each
+    # reader in their language (``notifications.i18n.rendering``).
     "KINDS": {},
     # ``send_notification_emails`` mails unread notifications at least this old (minutes).
     "EMAIL_AFTER_MINUTES": 15,
@@ -68,12 +74,16 @@ DEFAULTS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Kind:
-    """A registered kind: its label, whether users may turn it off, and the email default."""
+    """A registered kind: its label, whether users may turn it off, the email default, and
+    the templates of its title and body (None: its notifications are free text)."""
 
     name: str
     label: str
     critical: bool = False
     email: bool = False
+    # Kept lazy (gettext_lazy), so each rendering translates them into the active language.
+    title: StrOrPromise | None = None
+    body: StrOrPromise | None = None
 
 
 class NotificationSettings:
@@ -150,14 +160,15 @@ class NotificationSettings:
     def KINDS(self) -> dict[str, Kind]:
         """The registered kinds in the order the setting lists them (checks refuse bad ones)."""
         return {
-            str(name): Kind(
-                name=str(name),
-                label=str(spec.get("label") or name),
-                critical=bool(spec.get("critical", False)),
-                email=bool(spec.get("email", False)),
-            )
-            for name, spec in dict(self._get("KINDS")).items()
+            str(name): _kind(str(name), spec) for name, spec in dict(self._get("KINDS")).items()
         }
+
+    def templates(self, name: str) -> tuple[StrOrPromise, StrOrPromise | None] | None:
+        """Return the title and body templates of kind ``name`` (None: it has no title
+        template), without building every kind, nor translating them (they stay lazy)."""
+        spec = self._get("KINDS").get(name) or {}
+        title = spec.get("title")
+        return None if title is None else (title, spec.get("body"))
 
     @property
     def EMAIL_AFTER_MINUTES(self) -> float:
@@ -182,6 +193,17 @@ class NotificationSettings:
     @property
     def MAX_DATA_BYTES(self) -> int:
         return int(self._get("MAX_DATA_BYTES"))
+
+
+def _kind(name: str, spec: dict[str, Any]) -> Kind:
+    return Kind(
+        name=name,
+        label=str(spec.get("label") or name),
+        critical=bool(spec.get("critical", False)),
+        email=bool(spec.get("email", False)),
+        title=spec.get("title"),
+        body=spec.get("body"),
+    )
 
 
 conf = NotificationSettings()

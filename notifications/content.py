@@ -18,6 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db.models import CharField
+from django.utils.translation import gettext
 
 from notifications.conf import conf
 from notifications.models import Notification
@@ -58,9 +59,9 @@ def validate(
 ) -> None:
     """Raise ``InvalidNotification`` unless a notification of these fields may be stored."""
     if not title or not title.strip():
-        raise InvalidNotification("The title must not be empty.", field="title")
+        raise InvalidNotification(gettext("The title must not be empty."), field="title")
     if not kind:
-        raise InvalidNotification("The kind must not be empty.", field="kind")
+        raise InvalidNotification(gettext("The kind must not be empty."), field="kind")
     for name, value, limit in (
         ("kind", kind, _column_length("kind")),
         ("title", title, min(conf.MAX_TITLE_LENGTH, _column_length("title"))),
@@ -69,33 +70,42 @@ def validate(
     ):
         if len(value) > limit:
             raise ContentTooLarge(
-                f"The {name} is longer than {limit} characters ({len(value)}).", field=name
+                gettext("The %(field)s is longer than %(limit)d characters (%(length)d).")
+                % {"field": name, "limit": limit, "length": len(value)},
+                field=name,
             )
     if url and not is_safe_link(url):
         raise UnsafeLink(
-            "The url must be a path on this site, such as /orders/7/, or an absolute "
-            "http:// or https:// URL, with no spaces, backslashes or control characters.",
+            gettext(
+                "The url must be a path on this site, such as /orders/7/, or an absolute "
+                "http:// or https:// URL, with no spaces, backslashes or control characters."
+            ),
             field="url",
         )
     longest_key = _column_length("dedupe_key")
     if dedupe_key is not None and not 0 < len(dedupe_key) <= longest_key:
         raise InvalidNotification(
-            f"The dedupe key must be 1 to {longest_key} characters.", field="dedupe_key"
+            gettext("The dedupe key must be 1 to %(longest)d characters.")
+            % {"longest": longest_key},
+            field="dedupe_key",
         )
     _validate_data(data)
 
 
 def _validate_data(data: Any) -> None:
     if not isinstance(data, dict):
-        raise InvalidNotification("The data must be a JSON object.", field="data")
+        raise InvalidNotification(gettext("The data must be a JSON object."), field="data")
     try:
         # As the stream sends it: compact, non-ASCII escaped, so characters count as bytes.
         encoded = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError, RecursionError) as e:
-        raise InvalidNotification(f"The data is not JSON-serializable: {e}", field="data") from e
+        raise InvalidNotification(
+            gettext("The data is not JSON-serializable: %(error)s") % {"error": e}, field="data"
+        ) from e
     if len(encoded) > conf.MAX_DATA_BYTES:
         raise ContentTooLarge(
-            f"The data is longer than {conf.MAX_DATA_BYTES} bytes as JSON ({len(encoded)}).",
+            gettext("The data is longer than %(limit)d bytes as JSON (%(length)d).")
+            % {"limit": conf.MAX_DATA_BYTES, "length": len(encoded)},
             field="data",
         )
 

@@ -35,14 +35,16 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import ngettext
 
 from notifications import content, preferences
 from notifications.conf import conf
-from notifications.models import Notification
+from notifications.i18n import languages, rendering
+from notifications.models import Notification, UserLanguage
 
 __all__ = ["DEFAULT_SITE_URL", "EmailRunFailed", "send_unread", "site_url", "unsubscribe_token"]
 
@@ -94,11 +96,13 @@ class Run:
 
 @dataclass
 class Digest:
-    """One user's email: their claimed notifications, newest first."""
+    """One user's email: their claimed notifications, newest first, in their language (None:
+    they chose none, the site's default)."""
 
     user: Any
     address: str
     notifications: list[Notification] = field(default_factory=list)
+    language: str | None = None
 
 
 def site_url() -> str:
@@ -277,16 +281,18 @@ def _digests(ids: list[int]) -> list[Digest]:
     if not ids:
         return []
     email_field = get_user_model().get_email_field_name()
+    chosen = UserLanguage.objects.filter(user=OuterRef("recipient_id")).values("language")
     rows = (
         Notification.objects.filter(pk__in=ids)
         .select_related("recipient")
+        .annotate(language=Subquery(chosen))
         .order_by("recipient_id", "-seq")
     )
     digests = []
     for _, group in groupby(rows, key=lambda n: n.recipient_id):
-        notifications = list(group)
-        user = notifications[0].recipient
-        digests.append(Digest(user, getattr(user, email_field), notifications))
+        annotated = list(group)
+        user, language = annotated[0].recipient, annotated[0].language
+        digests.append(Digest(user, getattr(user, email_field), [*annotated], language))
     return digests
 
 
@@ -352,7 +358,13 @@ def _absolute(url: str) -> str:
 def message(
     digest: Digest, *, connection: BaseEmailBackend | None = None
 ) -> EmailMultiAlternatives:
-    """Build one user's email: a text and an HTML part, with one-click unsubscribe headers."""
+    """Build one user's email in their language: a text and an HTML part, with one-click
+    unsubscribe headers."""
+    with translation.override(languages.negotiated(None, digest.language)):
+        return _message(digest, connection)
+
+
+def _message(digest: Digest, connection: BaseEmailBackend | None) -> EmailMultiAlternatives:
     kinds = conf.KINDS
     base = site_url()
     mutable = [k for k in dict.fromkeys(n.kind for n in digest.notifications) if k in kinds]
@@ -362,19 +374,21 @@ def message(
         for kind in mutable
     ]
     count = len(digest.notifications)
+    # In the active language: the recipient's.
+    listed = [(n, *rendering.title_and_body(n)) for n in digest.notifications[:LISTED]]
     context = {
         "user": digest.user,
         "count": count,
         "notifications": [
-            {"title": n.title, "body": n.body, "url": _absolute(n.url), "created_at": n.created_at}
-            for n in digest.notifications[:LISTED]
+            {"title": title, "body": body, "url": _absolute(n.url), "created_at": n.created_at}
+            for n, title, body in listed
         ],
         "more": max(0, count - LISTED),
         "inbox_url": base + "/",
         "unsubscribe": unsubscribe,
     }
-    first = digest.notifications[0].title
-    subject = first if count == 1 else f"{count} unread notifications: {first}"
+    first = listed[0][1]
+    subject = first if count == 1 else _subject(count, first)
     headers = {}
     if mutable:
         headers["List-Unsubscribe"] = f"<{base}{_unsubscribe_path(digest.user.pk, mutable)}>"
@@ -390,6 +404,14 @@ def message(
         render_to_string("notifications/email/unread.html", context), "text/html"
     )
     return email
+
+
+def _subject(count: int, first: str) -> str:
+    return ngettext(
+        "%(count)d unread notification: %(title)s",
+        "%(count)d unread notifications: %(title)s",
+        count,
+    ) % {"count": count, "title": first}
 
 
 def _unsubscribe_path(user_id: int, kinds: Sequence[str]) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 
 from django.http import JsonResponse
+from django.utils.translation import gettext, gettext_noop
 
 logger = logging.getLogger(__name__)
 
-DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
+# In English; answers translate it in the language of the request.
+DATABASE_UNAVAILABLE = gettext_noop("The database is unavailable; try again shortly.")
 # Seconds a client waits before it retries a request that found the database unreachable.
 RETRY_AFTER_OUTAGE = "5"
 
@@ -28,4 +30,4 @@ def error(status: int, detail: str, **headers: str) -> JsonResponse:
 def database_unavailable(e: Exception) -> JsonResponse:
     """Answer a request that found the database unreachable: a 503 that says when to retry."""
     logger.warning("The database is unavailable: %r", e)
-    return error(503, DATABASE_UNAVAILABLE, Retry_After=RETRY_AFTER_OUTAGE)
+    return error(503, gettext(DATABASE_UNAVAILABLE), Retry_After=RETRY_AFTER_OUTAGE)

@@ -2,7 +2,8 @@
 
 A kind is registered in ``NOTIFICATIONS["KINDS"]``. A user who made no choice for a kind
 gets its defaults: in-app on, email as registered. Critical kinds are locked at those
-defaults. Unregistered kinds are always delivered in the app and never emailed.
+defaults. Unregistered kinds are always delivered in the app and never emailed. The user's
+language is changed with their choices (``"language"``), so one request is checked as a whole.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext
 
 from notifications.conf import Kind, conf
+from notifications.i18n import languages
 from notifications.models import Preference
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
 ]
 
 SWITCHES = ("in_app", "email")
+# The key of ``change()``'s body that sets the user's language rather than a kind.
+LANGUAGE = "language"
 # Up to this many recipients, notify() asks about them by id; above, it reads every user
 # who muted the kind: one query either way, and no statement with an unbounded id list.
 _BY_ID_LIMIT = 1_000
@@ -91,26 +96,39 @@ def check_choice(kind: str, *, in_app: bool, email: bool) -> None:
     """Raise ``InvalidPreferences`` unless a user may choose this for ``kind``."""
     registered = conf.KINDS.get(kind)
     if registered is None:
-        raise InvalidPreferences(f"Unknown kind {kind!r}: it is not registered.")
+        raise InvalidPreferences(_unknown_kind(kind))
     if registered.critical and (in_app, email) != (True, registered.email):
-        raise InvalidPreferences(f"{kind!r} is critical: it cannot be turned off or changed.")
+        raise InvalidPreferences(
+            gettext("%(kind)s is critical: it cannot be turned off or changed.")
+            % {"kind": repr(kind)}
+        )
+
+
+def _unknown_kind(kind: str) -> str:
+    return gettext("Unknown kind %(kind)s: it is not registered.") % {"kind": repr(kind)}
 
 
 def change(*, user_id: int, changes: Any) -> list[Choice]:
-    """Apply ``{kind: {"in_app": bool, "email": bool}}`` (either switch may be left out).
+    """Apply ``{kind: {"in_app": bool, "email": bool}, "language": code}`` (either switch
+    may be left out; ``"language"`` too, and null forgets the user's language).
 
     Everything is checked before anything is written, so a refused change changes nothing.
     Return every choice afterwards.
     """
     if not isinstance(changes, dict):
         raise InvalidPreferences(
-            'The body must be a JSON object: {"<kind>": {"in_app": true, "email": false}}.'
+            gettext('The body must be a JSON object: {"<kind>": {"in_app": true, "email": false}}.')
         )
+    kinds = {kind: switches for kind, switches in changes.items() if kind != LANGUAGE}
+    try:
+        language = languages.check(changes.get(LANGUAGE))
+    except languages.UnknownLanguage as e:
+        raise InvalidPreferences(str(e)) from e
     current = {choice.kind: choice for choice in choices_for(user_id)}
     wanted: dict[str, Choice] = {}
-    for kind, switches in changes.items():
+    for kind, switches in kinds.items():
         if kind not in current:
-            raise InvalidPreferences(f"Unknown kind {kind!r}: it is not registered.")
+            raise InvalidPreferences(_unknown_kind(kind))
         asked = _switches(kind, switches)
         wanted[kind] = replace(
             current[kind],
@@ -118,22 +136,30 @@ def change(*, user_id: int, changes: Any) -> list[Choice]:
             email=asked.get("email", current[kind].email),
         )
         check_choice(kind, in_app=wanted[kind].in_app, email=wanted[kind].email)
-    _store(user_id, [choice for choice in wanted.values() if not choice.critical])
+    with transaction.atomic():
+        _store(user_id, [choice for choice in wanted.values() if not choice.critical])
+        if LANGUAGE in changes:
+            languages.store(user_id, language)
     return [wanted.get(kind, choice) for kind, choice in current.items()]
 
 
 def _switches(kind: str, switches: Any) -> dict[str, bool]:
     if not isinstance(switches, dict) or not switches:
         raise InvalidPreferences(
-            f'{kind!r} must be an object with "in_app" and/or "email", each true or false.'
+            gettext('%(kind)s must be an object with "in_app" and/or "email", each true or false.')
+            % {"kind": repr(kind)}
         )
     for name, value in switches.items():
         if name not in SWITCHES:
             raise InvalidPreferences(
-                f'{kind!r} has an unknown switch {name!r}: use "in_app" or "email".'
+                gettext('%(kind)s has an unknown switch %(name)s: use "in_app" or "email".')
+                % {"kind": repr(kind), "name": repr(name)}
             )
         if not isinstance(value, bool):
-            raise InvalidPreferences(f"{kind!r}: {name} must be true or false, not {value!r}.")
+            raise InvalidPreferences(
+                gettext("%(kind)s: %(name)s must be true or false, not %(value)s.")
+                % {"kind": repr(kind), "name": name, "value": repr(value)}
+            )
     return dict(switches)
 
 

@@ -55,6 +55,8 @@ class StreamStart:
     unread_count: int
     replay: Replay
     revocations: int
+    # The language the stream renders notifications in (``stream.start_read``).
+    language: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from notifications import content, preferences, store
 from notifications.content import InvalidNotification
 from notifications.delivery import messages, publish
 from notifications.delivery.messages import Message
-from notifications.delivery.payloads import notification_payload
+from notifications.delivery.payloads import stored_payload
+from notifications.i18n import rendering
 from notifications.models import Notification, StreamCounter
 
 __all__ = [
@@ -49,21 +50,27 @@ def notify(
     recipients: Recipients,
     *,
     kind: str,
-    title: str,
+    title: str = "",
     body: str = "",
     url: str = "",
     data: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
 ) -> list[Notification]:
     """Store one notification per recipient and ring their streams after commit.
 
     Each row takes its recipient's next ``seq`` under a row lock on the recipient's counter,
     so a user's sequence order is commit order, without holes. With ``dedupe_key``, a
-    recipient who already has a notification with that key gets nothing new. Fields that
-    break the rules of ``notifications.content`` (sizes, links) raise ``InvalidNotification``
-    before anything is written.
+    recipient who already has a notification with that key gets nothing new. Without a
+    ``title``, a kind with templates is rendered from ``params`` for each reader
+    (``notifications.i18n.rendering``). Fields that break the rules of
+    ``notifications.content`` (sizes, links), or ``params`` its templates cannot be
+    rendered with in every language, raise ``InvalidNotification`` before anything is
+    written.
     """
     data = {} if data is None else data
+    prepared = rendering.prepare(kind=kind, title=title, body=body, params=params)
+    title, body = prepared.title, prepared.body
     content.validate(kind=kind, title=title, body=body, url=url, data=data, dedupe_key=dedupe_key)
     user_ids = preferences.deliverable(sorted(set(_recipient_ids(recipients))), kind=kind)
     batches = [user_ids[start : start + _BATCH] for start in range(0, len(user_ids), _BATCH)]
@@ -77,6 +84,7 @@ def notify(
         body=body,
         url=url,
         data=data,
+        params=prepared.params,
         created_at=timezone.now(),
         dedupe_key=dedupe_key,
     )
@@ -97,7 +105,9 @@ def _recipient_ids(recipients: Recipients) -> Iterable[int]:
 
 
 def _live_message(notification: Notification) -> Message:
-    return messages.notification(notification_payload(notification))
+    """The message of a stored notification: as stored, in the site's language, with its
+    parameters for the streams that read another (see ``stream.frames``)."""
+    return messages.notification(stored_payload(notification), params=notification.params)
 
 
 def _publish_on_commit(addressed: list[publish.Addressed]) -> None:

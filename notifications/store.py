@@ -36,6 +36,8 @@ class Content:
     data: dict[str, Any]
     created_at: datetime
     dedupe_key: str | None
+    # A templated notification's parameters (``notifications.i18n.rendering``).
+    params: dict[str, Any] | None = None
 
 
 def with_orm(user_ids: Sequence[int], content: Content) -> list[Notification]:
@@ -84,7 +86,12 @@ def with_postgresql(user_ids: Sequence[int], content: Content) -> list[Notificat
     it had waited for, and the insert would fail on the unique constraint.
     """
     shared = {**vars(content), "read_at": None}
-    params = {**shared, "users": list(user_ids), "data": json.dumps(content.data)}
+    params = {
+        **shared,
+        "users": list(user_ids),
+        "data": json.dumps(content.data),
+        "params": None if content.params is None else json.dumps(content.params),
+    }
     sql = _sql()
     with connection.cursor() as cursor:
         if content.dedupe_key is None:
@@ -117,12 +124,12 @@ WITH taken AS (
     RETURNING counter.{user} AS recipient_id, counter.{last_seq} AS seq
 )
 INSERT INTO {notification} (
-    {recipient}, {seq}, {kind}, {title}, {body}, {url}, {data}, {created_at}, {read_at},
-    {dedupe_key}
+    {recipient}, {seq}, {kind}, {title}, {body}, {url}, {data}, {params}, {created_at},
+    {read_at}, {dedupe_key}
 )
 SELECT
     recipient_id, seq, %(kind)s, %(title)s, %(body)s, %(url)s, %(data)s::jsonb,
-    %(created_at)s, NULL, %(dedupe_key)s
+    %(params)s::jsonb, %(created_at)s, NULL, %(dedupe_key)s
 FROM taken
 RETURNING {id}, {recipient}, {seq}
 """

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import ngettext
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 
@@ -26,7 +27,11 @@ def cooloff_seconds() -> int:
 
 def lockout_message() -> str:
     minutes = max(1, round(cooloff_seconds() / 60))
-    return f"Too many failed log-in attempts. Try again in {minutes} minutes."
+    return ngettext(
+        "Too many failed log-in attempts. Try again in %(minutes)d minute.",
+        "Too many failed log-in attempts. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:

@@ -21,6 +21,7 @@ from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import ngettext
 
 from notifications.api.addresses import client_address
 
@@ -59,7 +60,11 @@ def _within(scope: str, who: str, limit: int) -> bool:
 
 def _too_many(request: Any) -> HttpResponse:
     minutes = max(1, round(settings.PASSWORD_RESET_WINDOW_SECONDS / 60))
-    detail = f"Too many password reset requests. Try again in {minutes} minutes."
+    detail = ngettext(
+        "Too many password reset requests. Try again in %(minutes)d minute.",
+        "Too many password reset requests. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
     response = render(request, "registration/locked_out.html", {"detail": detail}, status=429)
     response["Retry-After"] = str(settings.PASSWORD_RESET_WINDOW_SECONDS)
     return response

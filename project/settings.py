@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -109,12 +110,43 @@ NOTIFICATIONS = {
     # What users choose per kind (the inbox's preferences panel): the orders app's kinds,
     # and the site's own account-security kind, which nobody can turn off.
     "KINDS": {
-        "order.placed": {"label": "Order placed", "critical": False, "email": False},
-        "order.paid": {"label": "Payment received", "critical": False, "email": False},
-        "order.shipped": {"label": "Order shipped", "critical": False, "email": True},
-        "order.delivered": {"label": "Order delivered", "critical": False, "email": True},
-        "order.cancelled": {"label": "Order cancelled", "critical": False, "email": True},
-        "account.security": {"label": "Account security", "critical": True, "email": True},
+        "order.placed": {
+            "label": _("Order placed"),
+            "email": False,
+            "title": _("Order #{number} placed"),
+            "body": _("We have received your order. Total: {total}."),
+        },
+        "order.paid": {
+            "label": _("Payment received"),
+            "email": False,
+            "title": _("Order #{number} paid"),
+            "body": _("We have received your payment of {total}."),
+        },
+        "order.shipped": {
+            "label": _("Order shipped"),
+            "email": True,
+            "title": _("Order #{number} shipped"),
+            "body": _("Your order is on its way."),
+        },
+        "order.delivered": {
+            "label": _("Order delivered"),
+            "email": True,
+            "title": _("Order #{number} delivered"),
+            "body": _("Your order has been delivered."),
+        },
+        "order.cancelled": {
+            "label": _("Order cancelled"),
+            "email": True,
+            "title": _("Order #{number} cancelled"),
+            "body": _("Your order has been cancelled."),
+        },
+        "account.security": {
+            "label": _("Account security"),
+            "critical": True,
+            "email": True,
+            "title": _("Your password was changed"),
+            "body": _("If this was not you, reset your password now and tell us."),
+        },
     },
     # GET /metrics answers its bearer only (404 while unset); PROMETHEUS_MULTIPROC_DIR,
     # read by prometheus-client itself, makes one scrape cover every server process.
@@ -164,6 +196,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After AuthenticationMiddleware: the signed-in user's language, else the browser's.
+    "notifications.i18n.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out log-in into AXES_LOCKOUT_CALLABLE's page.
@@ -302,7 +336,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The languages users may choose (PATCH /api/preferences/ {"language": ...}); without a
+# choice, the browser's Accept-Language among them, else LANGUAGE_CODE.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("ar", "العربية")]
+# The site's own catalogs; the app's are found in notifications/locale/ by Django itself.
+LOCALE_PATHS = [BASE_DIR / "project" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

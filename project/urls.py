@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from notifications.api.schema_views import SchemaView, SwaggerView
 from project import logins, passwords, views
@@ -9,6 +10,8 @@ from project import logins, passwords, views
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("admin/", admin.site.urls),
+    # The words of the pages' scripts (djangojs): the app's catalog and LOCALE_PATHS'.
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["notifications"]), name="jsi18n"),
     # Before Django's own: the same page, throttled per address and per client.
     path(
         "accounts/password_reset/",

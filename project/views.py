@@ -11,6 +11,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found
@@ -37,7 +38,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Answer unknown API paths in JSON, as every other API error is; pages stay HTML."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
     return page_not_found(request, exception)
 
 
@@ -46,7 +47,7 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         # Worded as the stream's own refusal, which its ASGI front answers before Django.
         bad_host = isinstance(exception, DisallowedHost)
-        detail = "Invalid Host header." if bad_host else "Bad request."
+        detail = gettext("Invalid Host header.") if bad_host else gettext("Bad request.")
         return JsonResponse({"detail": detail}, status=400)
     return default_bad_request(request, exception)
 
@@ -54,5 +55,5 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Answer a refused API request in JSON; pages stay HTML."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Permission denied."}, status=403)
+        return JsonResponse({"detail": gettext("Permission denied.")}, status=403)
     return default_permission_denied(request, exception)

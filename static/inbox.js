@@ -1,7 +1,17 @@
 // The inbox page: the list, the bell, the toasts and the connection indicator, all driven
 // by the notifications client (stream) and its API helper. Every user-supplied string
-// reaches the page through textContent or an attribute, never through HTML.
-import { connect, createApi } from "./notifications/client.js";
+// reaches the page through textContent or an attribute, never through HTML. Its words come
+// from Django's JavaScript catalog (loaded before it), its dates and numbers from Intl, both
+// in the page's language (<html lang>).
+import {
+  ApiError,
+  connect,
+  createApi,
+  gettext,
+  interpolate,
+  ngettext,
+  statusLabel,
+} from "./notifications/client.js";
 
 const config = JSON.parse(document.getElementById("inbox-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -15,6 +25,13 @@ const emptyState = $("empty");
 const loadError = $("load-error");
 const toasts = $("toasts");
 const conn = $("conn");
+const pageTitle = document.title;
+
+const locale = document.documentElement.lang || undefined;
+const numberFormat = new Intl.NumberFormat(locale);
+const relativeFormat = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
+const absoluteFormat = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
+const number = (n) => numberFormat.format(n);
 
 const api = createApi({ apiPath: config.apiPath });
 const items = new Map(); // id -> {data, el}
@@ -53,23 +70,35 @@ function refreshCountSoon(delay = 600) {
 }
 
 function renderCount() {
-  badge.textContent = unread > 99 ? "99+" : String(unread);
+  badge.textContent = unread > 99 ? `${number(99)}+` : number(unread);
   badge.hidden = unread === 0;
   bell.dataset.count = String(unread);
   bell.setAttribute(
     "aria-label",
-    unread ? `Notifications, ${unread} unread` : "Notifications, none unread",
+    unread
+      ? interpolate(
+          ngettext("Notifications, %(count)s unread", "Notifications, %(count)s unread", unread),
+          { count: number(unread) },
+          true,
+        )
+      : gettext("Notifications, none unread"),
   );
   markAllButton.disabled = unread === 0;
-  document.title = `${unread ? `(${unread}) ` : ""}Inbox · Beacon`;
+  document.title = unread ? `(${number(unread)}) ${pageTitle}` : pageTitle;
   renderSummary();
 }
 
 function renderSummary() {
   if (!loaded) return;
-  if (items.size === 0) summary.textContent = "Nothing here yet";
-  else if (unread === 0) summary.textContent = "You're all caught up";
-  else summary.textContent = `${unread} unread`;
+  if (items.size === 0) summary.textContent = gettext("Nothing here yet");
+  else if (unread === 0) summary.textContent = gettext("You're all caught up");
+  else {
+    summary.textContent = interpolate(
+      ngettext("%(count)s unread", "%(count)s unread", unread),
+      { count: number(unread) },
+      true,
+    );
+  }
   emptyState.hidden = items.size !== 0;
 }
 
@@ -128,9 +157,21 @@ function paintIcon(holder, kind) {
   holder.replaceChildren(svg);
 }
 
+// The families of kinds this site sends, in the reader's words; another shows its own name.
+const FAMILIES = {
+  order: gettext("Order"),
+  account: gettext("Account"),
+  info: gettext("Info"),
+  success: gettext("Success"),
+  warning: gettext("Warning"),
+  error: gettext("Error"),
+  alert: gettext("Alert"),
+};
+
 /** "order.shipped" -> "Order": the title already says what happened. */
 function kindLabel(kind) {
   const family = String(kind).split(".", 1)[0];
+  if (Object.hasOwn(FAMILIES, family)) return FAMILIES[family];
   return family ? family[0].toUpperCase() + family.slice(1) : "";
 }
 
@@ -152,8 +193,6 @@ function safeUrl(url) {
   }
 }
 
-const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
-const absoluteFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const STEPS = [
   [60, "second"],
   [60, "minute"],
@@ -164,9 +203,10 @@ const STEPS = [
   [Number.POSITIVE_INFINITY, "year"],
 ];
 
+/** "3 hours ago", "yesterday", "now": in the page's language, by Intl. */
 function relativeTime(iso) {
   let value = (new Date(iso).getTime() - Date.now()) / 1000;
-  if (Math.abs(value) < 45) return "just now";
+  if (Math.abs(value) < 45) return relativeFormat.format(0, "second");
   for (const [size, unit] of STEPS) {
     if (Math.abs(value) < size) return relativeFormat.format(Math.round(value), unit);
     value /= size;
@@ -214,12 +254,12 @@ function fillItem(el, n) {
   time.textContent = relativeTime(n.created_at);
   el.querySelector(".kind").textContent = kindLabel(n.kind);
   const read = el.querySelector('[data-action="read"]');
-  read.setAttribute("aria-label", `Mark “${n.title}” read`);
-  read.title = "Mark read";
+  read.setAttribute("aria-label", interpolate(gettext("Mark “%(title)s” read"), n, true));
+  read.title = gettext("Mark read");
   read.hidden = n.read;
   const remove = el.querySelector('[data-action="delete"]');
-  remove.setAttribute("aria-label", `Delete “${n.title}”`);
-  remove.title = "Delete";
+  remove.setAttribute("aria-label", interpolate(gettext("Delete “%(title)s”"), n, true));
+  remove.title = gettext("Delete");
 }
 
 /** Add or update a notification, keeping the list newest first; true if it was new. */
@@ -275,11 +315,14 @@ async function loadFirst() {
     refreshCountSoon(0);
   } catch (error) {
     clearSkeleton();
-    loadError.textContent = `Your notifications could not be loaded (${error.message}). `;
+    loadError.textContent = failed(
+      gettext("Your notifications could not be loaded (%(reason)s)."),
+      error,
+    );
     const retry = document.createElement("button");
     retry.type = "button";
     retry.className = "btn btn-secondary btn-small";
-    retry.textContent = "Try again";
+    retry.textContent = gettext("Try again");
     retry.addEventListener("click", loadFirst);
     loadError.append(retry);
     loadError.hidden = false;
@@ -289,16 +332,16 @@ async function loadFirst() {
 loadMoreButton.addEventListener("click", async () => {
   if (!nextPage) return;
   loadMoreButton.disabled = true;
-  loadMoreButton.textContent = "Loading…";
+  loadMoreButton.textContent = gettext("Loading…");
   try {
     const page = await api.more(nextPage);
     for (const n of page.results) upsert(n);
     nextPage = page.next;
   } catch (error) {
-    flash(`Could not load more: ${error.message}`);
+    flash(failed(gettext("Could not load more: %(reason)s"), error));
   } finally {
     loadMoreButton.disabled = false;
-    loadMoreButton.textContent = "Load older notifications";
+    loadMoreButton.textContent = gettext("Load older notifications");
     loadMoreButton.hidden = !nextPage;
   }
 });
@@ -314,7 +357,7 @@ async function markRead(id) {
   } catch (error) {
     setRead(id, false);
     bumpCount(1);
-    flash(`Could not mark it read: ${error.message}`);
+    flash(failed(gettext("Could not mark it read: %(reason)s"), error));
   }
 }
 
@@ -329,7 +372,7 @@ async function markAllRead() {
   } catch (error) {
     for (const id of changed) setRead(id, false);
     setCount(before);
-    flash(`Could not mark all read: ${error.message}`);
+    flash(failed(gettext("Could not mark all read: %(reason)s"), error));
   }
 }
 
@@ -348,7 +391,7 @@ async function remove(id) {
     if (error.status !== 404) {
       upsert(item.data);
       if (!item.data.read) bumpCount(1);
-      flash(`Could not delete it: ${error.message}`);
+      flash(failed(gettext("Could not delete it: %(reason)s"), error));
     }
   }
 }
@@ -417,22 +460,20 @@ function flash(message) {
   showToast({ id: 0, kind: "error", title: message, body: "", url: "" });
 }
 
-// --- the stream -------------------------------------------------------------------------
+/** ``format`` (translated, with a "%(reason)s") filled with the error's message. */
+function failed(format, error) {
+  return interpolate(format, { reason: error.message }, true);
+}
 
-const STATUS_LABELS = {
-  connecting: "Connecting…",
-  live: "Live",
-  reconnecting: "Reconnecting…",
-  offline: "Offline",
-};
+// --- the stream -------------------------------------------------------------------------
 
 function showStatus(status) {
   conn.dataset.state = status;
-  conn.querySelector(".conn-label").textContent = STATUS_LABELS[status];
+  conn.querySelector(".conn-label").textContent = statusLabel(status);
   conn.title =
     status === "live"
-      ? "Live: new notifications appear instantly"
-      : "Not connected: missed notifications arrive when the connection is back";
+      ? gettext("Live: new notifications appear instantly")
+      : gettext("Not connected: missed notifications arrive when the connection is back");
 }
 
 /** The session has ended (logged out, in another tab too): let the log-in page say so. */
@@ -495,6 +536,14 @@ const client = connect({
 
 const prefRows = $("prefs-rows");
 const prefStatus = $("prefs-status");
+const languageForm = $("language-form");
+const languageSelect = $("language");
+
+// Each switch's name for screen readers: the kind's label (from the server) and the channel.
+const SWITCH_NAMES = {
+  in_app: [gettext("%(kind)s in the app"), gettext("%(kind)s in the app (required)")],
+  email: [gettext("%(kind)s by email"), gettext("%(kind)s by email (required)")],
+};
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -512,8 +561,8 @@ async function preferencesRequest(method, body) {
     body: body ? JSON.stringify(body) : undefined,
   });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
-  return data.kinds;
+  if (!response.ok) throw new ApiError(response.status, data.detail);
+  return data;
 }
 
 function renderPreferences(kinds) {
@@ -524,12 +573,17 @@ function renderPreferences(kinds) {
     row.querySelector(".pref-label").textContent = pref.label;
     row.querySelector(".pref-lock").hidden = !pref.critical;
     for (const input of row.querySelectorAll("input[data-switch]")) {
-      const channel = input.dataset.switch === "in_app" ? "in the app" : "by email";
+      const name = SWITCH_NAMES[input.dataset.switch][Number(pref.critical)];
       input.checked = pref[input.dataset.switch];
       input.disabled = pref.critical;
-      input.closest(".switch").querySelector(".switch-name").textContent =
-        `${pref.label} ${channel}${pref.critical ? " (required)" : ""}`;
-      if (pref.critical) input.closest(".switch").title = "Required: this cannot be turned off";
+      input.closest(".switch").querySelector(".switch-name").textContent = interpolate(
+        name,
+        { kind: pref.label },
+        true,
+      );
+      if (pref.critical) {
+        input.closest(".switch").title = gettext("Required: this cannot be turned off");
+      }
     }
     prefRows.append(row);
   }
@@ -537,11 +591,23 @@ function renderPreferences(kinds) {
   $("prefs-empty").hidden = kinds.length !== 0;
 }
 
+/** Show the user's language (null: the browser's) and let them change it. */
+function renderLanguage(language) {
+  languageSelect.value = language ?? "";
+  languageForm.dataset.saved = languageSelect.value;
+  for (const control of languageForm.elements) control.disabled = false;
+}
+
 async function loadPreferences() {
   try {
-    renderPreferences(await preferencesRequest("GET"));
+    const data = await preferencesRequest("GET");
+    renderPreferences(data.kinds);
+    renderLanguage(data.language);
   } catch (error) {
-    $("prefs-error").textContent = `Your preferences could not be loaded (${error.message}).`;
+    $("prefs-error").textContent = failed(
+      gettext("Your preferences could not be loaded (%(reason)s)."),
+      error,
+    );
     $("prefs-error").hidden = false;
   }
 }
@@ -551,14 +617,31 @@ prefRows.addEventListener("change", async (e) => {
   if (!input) return;
   const kind = input.closest(".pref").dataset.kind;
   const value = input.checked;
-  prefStatus.textContent = "Saving…";
+  prefStatus.textContent = gettext("Saving…");
   try {
     await preferencesRequest("PATCH", { [kind]: { [input.dataset.switch]: value } });
-    prefStatus.textContent = "Saved";
+    prefStatus.textContent = gettext("Saved");
   } catch (error) {
     input.checked = !value;
     prefStatus.textContent = "";
-    flash(`Could not save: ${error.message}`);
+    flash(failed(gettext("Could not save: %(reason)s"), error));
+  }
+});
+
+// A new language is saved, then the page reloads to be drawn in it: its words, the catalog,
+// and <html lang dir> all come from the server. Applied with a button, not on each change of
+// the list, so that browsing the list from the keyboard never reloads the page under it.
+languageForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (languageSelect.value === languageForm.dataset.saved) return;
+  prefStatus.textContent = gettext("Saving…");
+  try {
+    await preferencesRequest("PATCH", { language: languageSelect.value || null });
+    location.reload();
+  } catch (error) {
+    languageSelect.value = languageForm.dataset.saved;
+    prefStatus.textContent = "";
+    flash(failed(gettext("Could not save: %(reason)s"), error));
   }
 });
 

@@ -111,6 +111,8 @@ def test_the_wheel_holds_the_app_alone(wheel: tuple[Path, str]) -> None:
         "notifications/static/notifications/react.js",
         "notifications/templates/admin/notifications/send.html",
         "notifications/management/commands/send_notification.py",
+        "notifications/locale/de/LC_MESSAGES/django.mo",
+        "notifications/locale/ar/LC_MESSAGES/django.mo",
         "django_live_notifications-0.2.0.dist-info/licenses/LICENSE",
     ):
         assert path in names

@@ -30,6 +30,7 @@ from notifications import selectors, services
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 from notifications.admin.connections import connection_urls
+from notifications.i18n import rendering
 from notifications.models import Notification
 
 User = get_user_model()
@@ -187,11 +188,13 @@ class NotificationAdmin(admin.ModelAdmin):
 
     A stored notification is a record of what a user was shown, so its page is read-only:
     read state changes through the actions, which tell the user's open streams, and new
-    notifications are sent from the send page, which numbers and publishes them.
+    notifications are sent from the send page, which numbers and publishes them. A templated
+    one is shown rendered in the staff member's language, as its recipient would read it in
+    theirs; the search finds the site's language, which the rows hold.
     """
 
-    list_display = ("recipient", "kind", "title", "created_at", "read")
-    list_display_links = ("title",)
+    list_display = ("recipient", "kind", "shown_title", "created_at", "read")
+    list_display_links = ("shown_title",)
     list_filter = ("kind", ReadFilter, "created_at")
     list_select_related = ("recipient",)
     search_fields = (
@@ -204,15 +207,16 @@ class NotificationAdmin(admin.ModelAdmin):
         "recipient",
         "seq",
         "kind",
-        "title",
-        "body",
+        "shown_title",
+        "shown_body",
+        "params",
         "url",
         "data",
         "created_at",
         "read_at",
         "dedupe_key",
     )
-    readonly_fields = ("seq", "dedupe_key")
+    readonly_fields = ("seq", "shown_title", "shown_body", "params", "dedupe_key")
     # The send page picks users with this field's autocomplete; declaring it here makes
     # Django's system checks require a user admin with search_fields, which that needs.
     autocomplete_fields = ("recipient",)
@@ -223,6 +227,14 @@ class NotificationAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("read"), ordering="read_at")
     def read(self, notification: Notification) -> bool:
         return notification.read
+
+    @admin.display(description=_("title"), ordering="title")
+    def shown_title(self, notification: Notification) -> str:
+        return rendering.title_and_body(notification)[0]
+
+    @admin.display(description=_("body"))
+    def shown_body(self, notification: Notification) -> str:
+        return rendering.title_and_body(notification)[1]
 
     def has_change_permission(self, request: HttpRequest, obj: Notification | None = None) -> bool:
         # With no object this guards the changelist actions, which do go through services.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
+from django.utils.translation import gettext
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -26,7 +27,7 @@ class JSONParser(parsers.JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError as e:
-            raise ParseError("JSON parse error - the body is nested too deeply.") from e
+            raise ParseError(gettext("JSON parse error - the body is nested too deeply.")) from e
 
 
 # What the API views parse: DRF's defaults, with the JSON parser above.

@@ -31,6 +31,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         return {**super().get_fields(), "data": _object("A JSON object set by the sender.")}
 
     def to_representation(self, instance: Notification) -> dict[str, Any]:
+        # A templated notification in the request's active language: the reader's.
         return notification_payload(instance)
 
 

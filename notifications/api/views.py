@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import InterfaceError, OperationalError
 from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -37,6 +39,7 @@ from rest_framework_simplejwt import views as jwt_views
 
 from notifications import selectors, services
 from notifications.api import addresses, parsers, tokens
+from notifications.api.languages import InUsersLanguage
 from notifications.api.pagination import IntegerCursorPagination
 from notifications.api.serializers import (
     ErrorSerializer,
@@ -70,10 +73,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # A passing outage, not a bug: the client is told when to try again.
         logger.warning("The database is unavailable: %r", exc)
         return Response(
-            {"detail": DATABASE_UNAVAILABLE},
+            {"detail": gettext(DATABASE_UNAVAILABLE)},
             status=503,
             headers={"Retry-After": RETRY_AFTER_OUTAGE},
         )
+    if isinstance(exc, Http404):
+        # Django's own words ("No Notification matches the given query.") are not translated.
+        exc = NotFound()
     response = drf_exception_handler(exc, context)
     if response is not None and not (isinstance(response.data, dict) and "detail" in response.data):
         response.data = {"detail": _first_message(response.data), "errors": response.data}
@@ -83,11 +89,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def _first_message(errors: Any, field: str | None = None) -> str:
     if isinstance(errors, dict):
         if not errors:
-            return "Invalid input."
+            return gettext("Invalid input.")
         key, value = next(iter(errors.items()))
         return _first_message(value, None if key == api_settings.NON_FIELD_ERRORS_KEY else key)
     if isinstance(errors, list):
-        return _first_message(errors[0], field) if errors else "Invalid input."
+        return _first_message(errors[0], field) if errors else gettext("Invalid input.")
     return f"{field}: {errors}" if field else str(errors)
 
 
@@ -103,9 +109,10 @@ def _user_id(request: Request) -> int:
     return user_id
 
 
-class JSONErrors:
+class JSONErrors(InUsersLanguage):
     """Use this module's exception handler, whatever the site's ``EXCEPTION_HANDLER``, and a
-    JSON parser that answers a too deeply nested body with a 400."""
+    JSON parser that answers a too deeply nested body with a 400; answer in the user's
+    language. The base of every view of the API."""
 
     parser_classes = parsers.DEFAULT_PARSER_CLASSES
 

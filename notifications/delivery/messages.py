@@ -40,7 +40,7 @@ PROBE = "notifications.probe"  # {"n": int, "shard": int}: a hub's numbered mess
 ROUTE_PROBE = "notifications.route_probe"  # {"n", "shard"}: proves routes a hub just joined
 
 # From publishers to one user's streams.
-NOTIFICATION = "notifications.notification"  # {"payload": {...}}: the API's JSON shape
+NOTIFICATION = "notifications.notification"  # {"payload": {...}[, "params"]}: the API's shape
 READ_STATE = "notifications.read_state"  # {"ids", "unread_count"[, "unread_ids"]}
 CLOSE_USER_STREAMS = "notifications.close_user_streams"  # credentials stopped being good
 CLOSE_STREAM = "notifications.close_stream"  # {"connection": str}: evicted over the limit
@@ -71,14 +71,18 @@ def route_probe(n: int, shard: int) -> Message:
     return {"type": ROUTE_PROBE, "n": n, "shard": shard}
 
 
-def notification(payload: dict[str, Any]) -> Message:
-    """A stored notification, as its JSON-ready payload (``payloads.notification_payload``).
+def notification(payload: dict[str, Any], *, params: dict[str, Any] | None = None) -> Message:
+    """A stored notification, as its JSON-ready payload (``payloads.stored_payload``).
 
     It carries the size of its frame, measured once as it is published, for the streams
-    that hold it waiting to count (``stream.inboxes``).
+    that hold it waiting to count (``stream.inboxes``), and the ``params`` of a templated
+    one, which each stream renders in its reader's language.
     """
     size = FRAME_BYTES + len(json.dumps(payload, separators=(",", ":")))
-    return {"type": NOTIFICATION, "payload": payload, "size": size}
+    message = {"type": NOTIFICATION, "payload": payload, "size": size}
+    if params is not None:
+        message["params"] = params
+    return message
 
 
 def read_state(

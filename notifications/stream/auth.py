@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -27,7 +27,15 @@ from notifications.stream.tokens import (
 
 
 class NotAuthenticated(Exception):
-    """The request carries no usable credentials; ``str(e)`` says why, safe to show."""
+    """The request carries no usable credentials; ``str(e)`` says why, safe to show.
+
+    The reason is a message of the catalogs in English, whichever thread refused: the
+    answer translates it (:meth:`translated`) in the language of the request.
+    """
+
+    def translated(self) -> str:
+        """Return the reason in the active language."""
+        return gettext(str(self))
 
 
 def stream_user(request: HttpRequest) -> Any:
@@ -52,7 +60,7 @@ def stream_token(request: HttpRequest) -> Token | None:
     if header:
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
-            raise NotAuthenticated("The Authorization header must be 'Bearer <access token>'.")
+            raise NotAuthenticated(BAD_HEADER)
         return _verified(raw.strip(), (AccessToken,))
     if query_token is not None:
         # Tickets first: they are what ``?token=`` is meant for, and each class tried costs
@@ -69,7 +77,7 @@ def session_user(request: HttpRequest) -> Any:
         request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
     user = get_user(request)
     if not user.is_authenticated:
-        raise NotAuthenticated("Authentication credentials were not provided.")
+        raise NotAuthenticated(NO_CREDENTIALS)
     return user
 
 
@@ -79,7 +87,7 @@ def _verified(raw: str, token_classes: tuple[type[Token], ...]) -> Token:
             return token_class(raw)  # type: ignore[arg-type]  # simplejwt annotates str as Token
         except TokenError:
             continue
-    raise NotAuthenticated("The token is invalid, expired or not valid for this stream.")
+    raise NotAuthenticated(BAD_TOKEN)
 
 
 def token_user(token: Token) -> Any:
@@ -107,13 +115,17 @@ def check_token_user(token: Token, *, is_active: bool, password: str) -> None:
     """Apply simplejwt's checks of ``JWTAuthentication.get_user`` to a user row read elsewhere
     (without the ORM): active, and the password unchanged since the token was issued."""
     if jwt_settings.CHECK_USER_IS_ACTIVE and not is_active:
-        raise NotAuthenticated(INACTIVE)
+        raise NotAuthenticated(str(INACTIVE))
     if jwt_settings.CHECK_REVOKE_TOKEN and token.get(
         jwt_settings.REVOKE_TOKEN_CLAIM
     ) != get_md5_hash_password(password):
-        raise NotAuthenticated(PASSWORD_CHANGED)
+        raise NotAuthenticated(str(PASSWORD_CHANGED))
 
 
+BAD_HEADER = gettext_noop("The Authorization header must be 'Bearer <access token>'.")
+# DRF's own message, for the same refusal.
+NO_CREDENTIALS = gettext_noop("Authentication credentials were not provided.")
+BAD_TOKEN = gettext_noop("The token is invalid, expired or not valid for this stream.")
 # simplejwt's own messages (and translations) for the same refusals.
 NOT_FOUND = gettext_lazy("User not found")
 INACTIVE = gettext_lazy("User is inactive")

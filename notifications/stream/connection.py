@@ -71,6 +71,8 @@ class Stream:
         self.inbox: Inbox | None = None
         self.last_seq = 0
         self.revocations = 0
+        # The reader's language, read with the start: what templated notifications render in.
+        self.language = ""
         self.released = False
         # Whether the start read succeeded: a failure before it is the open's to answer.
         self.connected = False
@@ -147,8 +149,9 @@ class Stream:
                 yield frames.resync(reason=start.replay.reason, missed=start.replay.missed)
             self.last_seq = start.resume_from
             self.revocations = start.revocations
+            self.language = start.language
             for notification in start.replay.notifications:
-                yield frames.notification(notification)
+                yield frames.notification(notification, language=self.language)
                 metrics.written(replay=True)
                 self.last_seq = notification.seq
             async for frame in self._follow(self.inbox):
@@ -210,7 +213,9 @@ class Stream:
                 seq = message["payload"]["seq"]
                 if seq == self.last_seq + 1:
                     self.last_seq = seq
-                    yield frames.notification(message["payload"])
+                    yield frames.notification(
+                        message["payload"], language=self.language, params=message.get("params")
+                    )
                     metrics.written(message)
                 elif seq > self.last_seq:
                     # One before it was lost or overtaken: the database has everything.
@@ -263,7 +268,7 @@ class Stream:
             page = await on_thread(self._page_after_last_seq, recheck)
             recheck = False
             for notification in page:
-                yield frames.notification(notification)
+                yield frames.notification(notification, language=self.language)
                 metrics.written()
                 self.last_seq = notification.seq
             if len(page) < conf.REPLAY_LIMIT:

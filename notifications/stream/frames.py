@@ -2,22 +2,28 @@
 
 A notification reaches a stream either as a row (replay, catching up) or as the payload a
 publisher stored it with (live): both become the same frame here, through the one JSON
-shape in :mod:`notifications.delivery.payloads`.
+shape in :mod:`notifications.delivery.payloads`, in the language of the stream's reader.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from notifications.delivery.payloads import Payload, notification_payload
+from notifications.delivery.payloads import Payload, live_payload, notification_payload
 from notifications.models import Notification
 from notifications.stream import sse
 
 
-def notification(row_or_payload: Notification | Payload) -> bytes:
-    """Return the ``notification`` event of a stored row or of its live payload."""
+def notification(
+    row_or_payload: Notification | Payload, *, language: str | None = None, params: Any = None
+) -> bytes:
+    """Return the ``notification`` event of a stored row or of its live payload, rendered in
+    the stream's ``language`` (the active one by default): a row with its parameters, a
+    payload with the ``params`` its message carried (a free-text one is sent as published)."""
     if isinstance(row_or_payload, Notification):
-        row_or_payload = notification_payload(row_or_payload)
+        row_or_payload = notification_payload(row_or_payload, language)
+    elif params is not None:
+        row_or_payload = live_payload(row_or_payload, params, language)
     return sse.json_event("notification", row_or_payload, id=row_or_payload["seq"])
 
 

@@ -11,8 +11,9 @@ import logging
 
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 
-DISALLOWED = "Invalid Host header."
+DISALLOWED = gettext_noop("Invalid Host header.")
 
 # Django's own logger for this, so that sites which silence it silence both.
 security_logger = logging.getLogger("django.security.DisallowedHost")

@@ -29,6 +29,8 @@ from typing import Any
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
 from rest_framework_simplejwt.tokens import Token
 
 from notifications import metrics
@@ -36,6 +38,7 @@ from notifications.conf import conf
 from notifications.delivery import messages, publish
 from notifications.delivery.outages import unreachable
 from notifications.errors import database_unavailable, error
+from notifications.i18n import languages
 from notifications.stream import auth, hosts, start_read
 from notifications.stream.connection import Stream
 from notifications.stream.hub import hub
@@ -84,7 +87,9 @@ async def open_stream(request: HttpRequest) -> Opened | JsonResponse:
     ``SuspiciousOperation`` (a query string Django refuses) propagates, for Django's handler
     to answer as it answers every view.
     """
-    answer = await _open(request)
+    # Refusals speak the browser's language: the user's own would cost a query on each open.
+    with translation.override(languages.negotiated(request)):
+        answer = await _open(request)
     status = answer.status_code if isinstance(answer, HttpResponseBase) else 200
     metrics.stream_opens.labels(result=metrics.open_result(status)).inc()
     return answer
@@ -92,9 +97,10 @@ async def open_stream(request: HttpRequest) -> Opened | JsonResponse:
 
 async def _open(request: HttpRequest) -> Opened | JsonResponse:
     if not hosts.allowed(request):
-        return error(400, hosts.DISALLOWED)
+        return error(400, gettext(hosts.DISALLOWED))
     if request.method != "GET":
-        return error(405, f'Method "{request.method}" not allowed.', Allow="GET")
+        method_not_allowed = gettext('Method "%(method)s" not allowed.')
+        return error(405, method_not_allowed % {"method": request.method}, Allow="GET")
     try:
         user_id, token = await _credentials(request)
     except auth.NotAuthenticated as e:
@@ -108,7 +114,8 @@ async def _open(request: HttpRequest) -> Opened | JsonResponse:
     admission = await admit(user_id)
     if admission.slot is None:
         return limited()
-    reader = functools.partial(start_read.read_start, token=token)
+    language = translation.get_language()  # the request's, as open_stream negotiated it
+    reader = functools.partial(start_read.read_start, token=token, language=language)
     stream = Stream(
         user_id=user_id, last_event_id=last_event_id, slot=admission.slot, read_start=reader
     )
@@ -141,16 +148,18 @@ def _user_of(request: HttpRequest, token: Token | None) -> Any:
 
 def unauthorized(e: auth.NotAuthenticated) -> JsonResponse:
     """Answer a stream whose credentials are missing or refused."""
-    return error(401, str(e), WWW_Authenticate='Bearer realm="api"')
+    return error(401, e.translated(), WWW_Authenticate='Bearer realm="api"')
 
 
 def limited() -> JsonResponse:
     """Answer a stream over its user's limit, leaving their other streams alone."""
-    return error(
-        429,
-        f"Too many open streams: at most {conf.MAX_CONNECTIONS_PER_USER} per user.",
-        Retry_After=str(conf.LIMIT_RETRY_AFTER_SECONDS),
-    )
+    most = conf.MAX_CONNECTIONS_PER_USER
+    detail = ngettext(
+        "Too many open streams: at most %(most)d per user.",
+        "Too many open streams: at most %(most)d per user.",
+        most,
+    ) % {"most": most}
+    return error(429, detail, Retry_After=str(conf.LIMIT_RETRY_AFTER_SECONDS))
 
 
 def parse_last_event_id(request: HttpRequest) -> int | None:
@@ -169,7 +178,8 @@ def parse_last_event_id(request: HttpRequest) -> int | None:
     # which it refuses with a message of its own.
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
         raise ValueError(
-            f"Last-Event-ID must be a non-negative integer below 2**63, not {raw[:40]!r}."
+            gettext("Last-Event-ID must be a non-negative integer below 2**63, not %(value)s.")
+            % {"value": repr(raw[:40])}
         )
     return int(raw)
 

@@ -17,10 +17,5 @@ def notify_password_changed(sender: Any, instance: Any, created: bool, **kwargs:
     """
     if created or kwargs.get("raw") or getattr(instance, "_password", None) is None:
         return
-    notify(
-        instance,
-        kind=SECURITY,
-        title="Your password was changed",
-        body="If this was not you, reset your password now and tell us.",
-        url="/accounts/password_change/",
-    )
+    # The words are the kind's templates (settings' KINDS), in the reader's language.
+    notify(instance, kind=SECURITY, url="/accounts/password_change/")

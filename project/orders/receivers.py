@@ -12,15 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from notifications.services import notify
-from project.orders.models import Order, OrderStatus
-
-_BODIES = {
-    Order.Status.PLACED: "We have received your order. Total: {total:.2f}.",
-    Order.Status.PAID: "We have received your payment of {total:.2f}.",
-    Order.Status.SHIPPED: "Your order is on its way.",
-    Order.Status.DELIVERED: "Your order has been delivered.",
-    Order.Status.CANCELLED: "Your order has been cancelled.",
-}
+from project.orders.models import Order
 
 
 def notify_owner(
@@ -33,17 +25,18 @@ def notify_owner(
 ) -> None:
     """Notify the owner of a new order or a new status; any other save notifies nobody.
 
-    The dedupe key makes a second delivery of the same signal (or a second save that
-    looks like a change) store and send nothing.
+    The kind's templates (``NOTIFICATIONS["KINDS"]`` in the settings) make the words, in
+    each reader's language; the order gives the parameters. The dedupe key makes a second
+    delivery of the same signal (or a second save that looks like a change) store and send
+    nothing.
     """
     if raw or not instance.saved_new_status(created=created, update_fields=update_fields):
         return
     notify(
         instance.user,
         kind=f"order.{instance.status}",
-        title=f"Order #{instance.number} {instance.status}",
         # str() first: a shell may have assigned a float or a string, saved as is.
-        body=_BODIES[OrderStatus(instance.status)].format(total=Decimal(str(instance.total))),
+        params={"number": instance.number, "total": f"{Decimal(str(instance.total)):.2f}"},
         url=instance.get_absolute_url(),
         data={"order": instance.number, "status": instance.status},
         dedupe_key=f"order:{instance.pk}:{instance.status}",

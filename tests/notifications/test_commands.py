@@ -166,7 +166,7 @@ def test_send_to_an_empty_group_stores_nothing_and_says_so(db):
             "not allowed with argument",
             id="two targets",
         ),
-        pytest.param(["--all"], "the following arguments are required: --title", id="no title"),
+        pytest.param(["--all"], "The title must not be empty.", id="no title"),
     ],
 )
 def test_send_refuses_and_stores_nothing(customers, args, message):
@@ -201,6 +201,66 @@ def test_send_refuses_a_link_off_the_site_and_stores_nothing(user, url):
     with pytest.raises(CommandError, match="The url must be a path on this site"):
         run("send_notification", "--user", "alice", "--title", "Hi", "--url", url)
 
+    assert not Notification.objects.exists()
+
+
+def test_send_a_templated_kind_with_its_params(user):
+    output = run(
+        "send_notification",
+        "--user",
+        "alice",
+        "--kind",
+        "order.placed",
+        "--param",
+        "number=1042",
+        "--param",
+        "total=12.50 EUR",
+    )
+
+    assert output == "Stored 1 notification.\n"
+    row = Notification.objects.get(recipient=user)
+    assert row.params == {"number": 1042, "total": "12.50 EUR"}
+    assert (row.title, row.body) == (
+        "Order #1042 placed",
+        "We have received your order. Total: 12.50 EUR.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--param", "number=7"], "'total' is missing", id="missing param"),
+        pytest.param(["--param", "number"], "--param takes NAME=VALUE", id="no value"),
+        pytest.param(["--param", "a.b=1"], "--param takes NAME=VALUE", id="not a name"),
+        pytest.param(["--param", "number=1", "--param", "number=2"], "given twice", id="twice"),
+        pytest.param(
+            ["--param", "number=1", "--param", "total=2", "--title", "Hi"],
+            "not a title or body",
+            id="title and params",
+        ),
+    ],
+)
+def test_send_refuses_bad_params_and_stores_nothing(user, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("send_notification", "--user", "alice", "--kind", "order.placed", *args)
+
+    assert not Notification.objects.exists()
+
+
+def test_params_for_a_kind_without_templates_are_refused(user):
+    with pytest.raises(CommandError, match="has no title template"):
+        run("send_notification", "--user", "alice", "--kind", "info", "--param", "n=1")
+
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_missing_param_goes_to_stderr_with_a_non_zero_exit_status(user):
+    result = send_from_a_shell("--user", "alice", "--kind", "order.shipped")
+
+    assert result.returncode != 0
+    assert "'number' is missing" in result.stderr
+    assert result.stdout == ""
     assert not Notification.objects.exists()
 
 

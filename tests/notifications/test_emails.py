@@ -19,10 +19,11 @@ import pytest
 from django.core import mail, signing
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 
 from notifications import emails, preferences, services
-from notifications.models import Notification
+from notifications.models import Notification, UserLanguage
 from tests.e2e.conftest import ROOT, manage, subprocess_env
 from tests.smtp import SMTPServer, parts, smtp_server
 
@@ -87,6 +88,37 @@ def test_one_email_per_user_lists_their_unread_old_email_kinds(
         message["List-Unsubscribe"].strip(),
     )
     assert len(smtp.mailbox.to(other_user.email)) == 1
+
+
+def test_the_email_is_in_the_recipients_language(
+    smtp: SMTPServer, user: Any, other_user: Any
+) -> None:
+    """German for a user who chose it, the site's English for one who did not: the subject,
+    the listed notifications, rendered from their parameters, and the text around them."""
+    UserLanguage.objects.create(user=user, language="de")
+    for recipient in (user, other_user):
+        for number in (7, 8):
+            (stored,) = services.notify(recipient, kind="order.shipped", params={"number": number})
+            Notification.objects.filter(pk=stored.pk).update(
+                created_at=timezone.now() - timedelta(hours=1)
+            )
+
+    assert run() == "Sent 2 emails.\n"
+
+    with translation.override("de"):
+        titles = [gettext("Order #{number} shipped").format(number=n) for n in (8, 7)]
+        subject = ngettext(
+            "%(count)d unread notification: %(title)s",
+            "%(count)d unread notifications: %(title)s",
+            2,
+        ) % {"count": 2, "title": titles[0]}
+    assert titles[0] != "Order #8 shipped" and not subject.startswith("2 unread")
+    (german,) = smtp.mailbox.to(user.email)
+    assert german["Subject"] == subject
+    assert [title for _, title in smtp.mailbox.listed() if _ == user.email] == titles
+    (english,) = smtp.mailbox.to(other_user.email)
+    assert english["Subject"] == "2 unread notifications: Order #8 shipped"
+    assert "Order #7 shipped" in parts(english)[1]
 
 
 def test_a_second_run_sends_nothing_new(smtp: SMTPServer, user: Any) -> None:

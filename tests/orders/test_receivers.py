@@ -12,8 +12,11 @@ from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.db import transaction
 from django.db.models.signals import post_save
+from django.utils import translation
+from django.utils.translation import gettext
 
 import notifications
+from notifications.i18n import rendering
 from notifications.models import Notification
 from project.orders import receivers
 from project.orders.models import Order
@@ -37,6 +40,20 @@ def test_placing_an_order_notifies_its_owner(user: Any, other_user: Any) -> None
     assert notification.url == f"/orders/{order.number}/"
     assert notification.data == {"order": order.number, "status": "placed"}
     assert notification.dedupe_key == f"order:{order.pk}:placed"
+
+
+@pytest.mark.django_db
+def test_order_notifications_are_templated_and_read_in_the_owners_language(user: Any) -> None:
+    """The words are the kinds' templates: the row keeps the order's parameters, so a German
+    reader gets German."""
+    order = place_order(user=user, total=Decimal("12.5"))
+    notification = Notification.objects.get()
+    assert notification.params == {"number": order.number, "total": "12.50"}
+    with translation.override("de"):
+        title, body = rendering.title_and_body(notification)
+        expected = gettext("We have received your order. Total: {total}.").format(total="12.50")
+    assert title != notification.title and str(order.number) in title
+    assert body == expected != notification.body
 
 
 @pytest.mark.django_db

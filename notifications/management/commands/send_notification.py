@@ -34,7 +34,11 @@ class Command(BaseCommand):
             "--all", dest="everyone", action="store_true", help="Every active user."
         )
         # Their sizes are limited by settings (MAX_TITLE_LENGTH...); a refusal says the limit.
-        parser.add_argument("--title", required=True, help="The headline.")
+        parser.add_argument(
+            "--title",
+            default="",
+            help="The headline; leave it out for a kind whose title is a template (--param).",
+        )
         parser.add_argument("--body", default="", help="The text under the title.")
         parser.add_argument(
             "--kind", default="info", help='A label clients style by (default: "info").'
@@ -47,9 +51,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--data", metavar="JSON", help="Extra fields for clients, a JSON object: '{\"id\": 7}'."
         )
+        parser.add_argument(
+            "--param",
+            dest="params",
+            action="append",
+            metavar="NAME=VALUE",
+            help="A parameter of the kind's title and body templates; repeat for several. "
+            "A VALUE that reads as JSON (1042, 12.5, true) is taken as such, else as text.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data = self._data(options["data"])
+        params = _params(options["params"])
         recipients: services.Recipients
         if options["users"]:
             recipients = self._named_users(options["users"])
@@ -65,6 +78,7 @@ class Command(BaseCommand):
                 body=options["body"],
                 url=options["url"],
                 data=data,
+                params=params,
             )
         except services.InvalidNotification as e:
             raise CommandError(str(e)) from e
@@ -107,6 +121,24 @@ class Command(BaseCommand):
         except Group.DoesNotExist as e:
             raise CommandError(f"Unknown group: {name}.") from e
         return selectors.active_members(group)
+
+
+def _params(pairs: list[str] | None) -> dict[str, Any] | None:
+    """Read ``--param NAME=VALUE`` options; None when there are none (free text)."""
+    if pairs is None:
+        return None
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.isidentifier():
+            raise CommandError(f"--param takes NAME=VALUE, such as number=1042, not {pair!r}.")
+        if name in params:
+            raise CommandError(f"--param {name} is given twice.")
+        try:
+            params[name] = json.loads(value, parse_constant=_refuse_constant)
+        except ValueError:
+            params[name] = value
+    return params
 
 
 def _refuse_constant(name: str) -> Any:

@@ -19,6 +19,9 @@
  * own, see the contract), "status" ("live" | "reconnecting" | "offline"), "leader"
  * (whether this tab holds the stream), "unauthorized" (the stream answered 401: with the
  * session cookie, the session has ended), and any name passed to tell() by another tab.
+ *
+ * Words a user reads (statusLabel(), ApiError's fallback message) come from Django's
+ * JavaScript catalog when the page loaded it, in English otherwise.
  */
 
 const STREAM_EVENTS = ["connected", "notification", "read", "resync"];
@@ -481,10 +484,51 @@ function isVisible() {
   return globalThis.document?.visibilityState === "visible";
 }
 
+// --- words -------------------------------------------------------------------------------
+// The words a user may read from the client (the connection's state, an API error that came
+// without the server's own message) go through Django's JavaScript catalog when the page
+// loaded one (JavaScriptCatalog: the djangojs domain), and stay English when it did not, so an
+// embedding page works either way. Console messages are for developers: they stay English.
+
+/** ``msgid`` in the words of the page's Django catalog, or as given without one. */
+export function gettext(msgid) {
+  const catalog = globalThis.django;
+  return typeof catalog?.gettext === "function" ? catalog.gettext(msgid) : msgid;
+}
+
+/** The form for ``count``, by the catalog's plural rule, or English's without one. */
+export function ngettext(singular, plural, count) {
+  const catalog = globalThis.django;
+  if (typeof catalog?.ngettext === "function") return catalog.ngettext(singular, plural, count);
+  return count === 1 ? singular : plural;
+}
+
+/**
+ * ``format`` with each "%(name)s" taken from ``values`` when ``named``, else each "%s" from
+ * the array in turn: Django's interpolate(), which the catalog may not have defined.
+ */
+export function interpolate(format, values, named = false) {
+  if (named) return format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]));
+  const queue = [...values];
+  return format.replace(/%s/g, () => String(queue.shift()));
+}
+
+/** The connection's state in words: a "status" event's value, or "connecting" before one. */
+export function statusLabel(status) {
+  const labels = {
+    connecting: gettext("Connecting…"),
+    live: gettext("Live"),
+    reconnecting: gettext("Reconnecting…"),
+    offline: gettext("Offline"),
+  };
+  return labels[status] ?? status;
+}
+
 /** An HTTP error of the API, with its ``detail`` message. */
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(detail || `HTTP ${status}`);
+    // Translators: an API request failed and the server said no more; %s is the HTTP status.
+    super(detail || interpolate(gettext("HTTP error %s"), [status]));
     this.status = status;
   }
 }

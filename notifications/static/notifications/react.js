@@ -9,7 +9,8 @@
  * returns a current one; a new inline function each render does not reconnect). `name`
  * scopes the one stream the browser's tabs share: include the user's id.
  *
- * `status`: "connecting", then client.js's "live" | "reconnecting" | "offline".
+ * `status`: "connecting", then client.js's "live" | "reconnecting" | "offline"; client.js's
+ * `statusLabel(status)` says it in words (the page's Django catalog's, or English).
  * `notifications`: what the stream delivered, newest first, each once (by id), with `read`
  * kept up to date by `read` events.
  * `unreadCount`: the server's count (null until known). `connected` and `read` carry it and
