@@ -114,13 +114,13 @@ NOTIFICATIONS = {
             "label": _("Order placed"),
             "email": False,
             "title": _("Order #{number} placed"),
-            "body": _("We have received your order. Total: {total}."),
+            "body": _("We have received your order. Total: {total:.2f}."),
         },
         "order.paid": {
             "label": _("Payment received"),
             "email": False,
             "title": _("Order #{number} paid"),
-            "body": _("We have received your payment of {total}."),
+            "body": _("We have received your payment of {total:.2f}."),
         },
         "order.shipped": {
             "label": _("Order shipped"),

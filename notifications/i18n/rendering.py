@@ -17,13 +17,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.utils import translation
+from django.utils import formats, translation
 
 from notifications import content
 from notifications.checks import template_problem
@@ -111,7 +112,7 @@ def _languages(default: str) -> Iterator[str]:
 def _checked(kind: str, params: dict[str, Any], language: str) -> tuple[str, str]:
     """Render ``kind`` in ``language``, and check the rendering as ``notify()`` checks text."""
     try:
-        title, body = _render(_translated(kind, language), params)
+        title, body = _render(_translated(kind, language), params, language)
         content.validate(kind=kind, title=title, body=body, url="", data={}, dedupe_key=None)
     except InvalidNotification as e:
         raise type(e)(f"{kind} in {language!r}: {e}", field=e.field) from e
@@ -136,8 +137,35 @@ def _named_fields(template: str) -> str:
     return template
 
 
-def _render(templates: Templates, params: dict[str, Any]) -> tuple[str, str]:
+class _Number:
+    """A number parameter, written as ``language`` writes numbers: ``{total:.2f}`` is
+    ``129.00`` in English and ``129,00`` in German. Other format specs apply as given."""
+
+    __slots__ = ("language", "value")
+
+    def __init__(self, value: float, language: str | None) -> None:
+        self.value, self.language = value, language
+
+    def __format__(self, spec: str) -> str:
+        places = re.fullmatch(r"\.(\d)f", spec)
+        if spec and places is None:
+            return format(self.value, spec)
+        with translation.override(self.language):
+            return formats.number_format(self.value, int(places[1]) if places else None)
+
+
+def _localized(params: dict[str, Any], language: str | None) -> dict[str, Any]:
+    return {
+        name: _Number(value, language)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else value
+        for name, value in params.items()
+    }
+
+
+def _render(templates: Templates, params: dict[str, Any], language: str | None) -> tuple[str, str]:
     title, body = templates
+    params = _localized(params, language)
     try:
         return title.format_map(params), "" if body is None else body.format_map(params)
     except KeyError as e:
@@ -153,7 +181,8 @@ def render(kind: str, params: Any, language: str | None = None) -> tuple[str, st
     if conf.templates(kind) is None or not isinstance(params, dict):
         return None
     try:
-        return _render(_translated(kind, language or translation.get_language()), params)
+        language = language or translation.get_language()
+        return _render(_translated(kind, language), params, language)
     except InvalidNotification as e:
         logger.warning("A %s notification no longer renders; shown as stored: %s", kind, e)
         return None

@@ -10,14 +10,16 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class OrderStatus(models.TextChoices):
-    PLACED = "placed", "Placed"
-    PAID = "paid", "Paid"
-    SHIPPED = "shipped", "Shipped"
-    DELIVERED = "delivered", "Delivered"
-    CANCELLED = "cancelled", "Cancelled"
+    PLACED = "placed", _("Placed")
+    PAID = "paid", _("Paid")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Order(models.Model):
@@ -53,7 +55,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Order #{self.number}"
+        return gettext("Order #%(number)d") % {"number": self.number}
 
     def get_absolute_url(self) -> str:
         return reverse("orders:detail", args=[self.number])

@@ -8,7 +8,6 @@ signal and so notifies nobody: change orders through ``services.change_status()`
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from notifications.services import notify
@@ -36,7 +35,7 @@ def notify_owner(
         instance.user,
         kind=f"order.{instance.status}",
         # str() first: a shell may have assigned a float or a string, saved as is.
-        params={"number": instance.number, "total": f"{Decimal(str(instance.total)):.2f}"},
+        params={"number": instance.number, "total": float(instance.total)},
         url=instance.get_absolute_url(),
         data={"order": instance.number, "status": instance.status},
         dedupe_key=f"order:{instance.pk}:{instance.status}",

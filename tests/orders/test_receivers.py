@@ -13,7 +13,6 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.utils import translation
-from django.utils.translation import gettext
 
 import notifications
 from notifications.i18n import rendering
@@ -48,12 +47,13 @@ def test_order_notifications_are_templated_and_read_in_the_owners_language(user:
     reader gets German."""
     order = place_order(user=user, total=Decimal("12.5"))
     notification = Notification.objects.get()
-    assert notification.params == {"number": order.number, "total": "12.50"}
+    assert notification.params == {"number": order.number, "total": 12.5}
     with translation.override("de"):
         title, body = rendering.title_and_body(notification)
-        expected = gettext("We have received your order. Total: {total}.").format(total="12.50")
     assert title != notification.title and str(order.number) in title
-    assert body == expected != notification.body
+    # The amount as German writes it.
+    assert body == "Wir haben Ihre Bestellung erhalten. Gesamtbetrag: 12,50."
+    assert notification.body == "We have received your order. Total: 12.50."
 
 
 @pytest.mark.django_db

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from notifications.models import UserLanguage
 from project.orders.models import Order
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +56,15 @@ def test_the_order_page_has_the_sites_header(client: Client, order: Order) -> No
 def test_the_inbox_links_to_the_orders(client: Client, order: Order) -> None:
     client.force_login(order.user)
     assert 'href="/orders/"' in client.get("/").content.decode()
+
+
+def test_the_order_pages_speak_their_readers_language(client: Client, order: Order) -> None:
+    UserLanguage.objects.create(user=order.user, language="de")
+    order.total = Decimal("1234.5")
+    order.save()
+    client.force_login(order.user)
+    detail = client.get(order.get_absolute_url()).content.decode()
+    listing = client.get("/orders/").content.decode()
+    assert f"Bestellung Nr. {order.number}" in detail and "Gesamtbetrag" in detail
+    assert "1234,50" in detail and "1234,50" in listing
+    assert "Ihre Bestellungen" in listing and "Aufgegeben" in listing
