@@ -4,8 +4,9 @@ The database is the log; these messages only say "look now". A lost one delays a
 notification (the stream fills the gap from the database) and never loses it. So
 :func:`publish` never makes its caller wait for the channel layer and never raises: it hands
 the messages to a background sender and returns. The sender rings them in order; while the
-layer is down or hangs, what it cannot send is dropped (at most ``MAX_PENDING`` wait), said
-once in the log and counted, and streams catch up from the database.
+layer is down or hangs, what it cannot send is dropped (at most ``MAX_PENDING`` wait, or one
+publish however large), said once in the log and counted, and streams catch up from the
+database.
 """
 
 from __future__ import annotations
@@ -165,7 +166,10 @@ class _Sender:
     def put(self, addressed: list[Addressed]) -> None:
         """Queue messages (from any thread) and make sure the sending task runs."""
         with self.lock:
-            room = max(MAX_PENDING - len(self.pending), 0)
+            # A publish is taken whole when nothing waits, however large: a notify() to a
+            # hundred thousand users holds their rows in memory already. Beyond it, at most
+            # MAX_PENDING wait while the layer is slow.
+            room = len(addressed) if not self.pending else max(MAX_PENDING - len(self.pending), 0)
             self.pending.extend(addressed[:room])
             self.idle.clear()
         if len(addressed) > room:

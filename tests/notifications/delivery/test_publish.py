@@ -103,6 +103,13 @@ def test_while_redis_hangs_what_waits_to_be_sent_is_bounded(
     assert publish.flush()
 
 
+def test_a_broadcast_larger_than_the_queue_goes_whole() -> None:
+    before = dropped()
+    publish.publish([(n, messages.newer_seq(1)) for n in range(3 * publish.MAX_PENDING)])
+    assert publish.flush()
+    assert dropped() == before
+
+
 def test_a_failure_is_described_by_its_name_and_its_message() -> None:
     refused = RedisConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
     assert described(refused) == (
