@@ -205,3 +205,31 @@ def publish_breakdown(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "store_until_commit_ms": summary_ms(store),
         "publish_to_layer_ms": summary_ms(publish),
     }
+
+
+def costs(cpu_seconds: float, redis: dict[str, Any], count: int) -> dict[str, Any]:
+    """Return what each of ``count`` operations (opens, notifications) cost: server CPU ms,
+    all processes summed, and Redis bytes out and commands, from a phase's totals.
+
+    These are the figures that tell the routing designs apart: with every message sent to
+    every process, a notification costs more of both with each process added. A figure
+    nothing was counted for (no operation, Redis not asked) is None.
+    """
+
+    def each(total: float | None, digits: int) -> float | None:
+        return None if total is None or count <= 0 else round(total / count, digits)
+
+    return {
+        "count": count,
+        "server_cpu_ms": each(1000 * cpu_seconds, 3),
+        "redis_bytes_out": each(redis.get("redis_bytes_out"), 1),
+        "redis_commands": each(redis.get("redis_commands"), 3),
+    }
+
+
+def relative(value: float | None, baseline: float | None) -> float | None:
+    """Return ``value`` as a multiple of ``baseline`` (the same figure at 1 process), or None
+    when either is missing; the issue's targets are such multiples."""
+    if value is None or not baseline:
+        return None
+    return round(value / baseline, 2)

@@ -2,7 +2,9 @@
 
 Each client process is driven by the tool over a pipe (open, count, collect, close) and
 records, for every notification, its ``id`` (the seq), the time it arrived and its raw
-``data`` line, parsed only when the results are collected.
+``data`` line, parsed only when the results are collected. Each process connects from a
+loopback address of its own (127.0.0.2, 127.0.0.3...): one address has about 28,000
+ephemeral ports, and 100,000 streams need several.
 """
 
 from __future__ import annotations
@@ -87,8 +89,10 @@ class Opening:
 class Worker:
     """Runs in a client process: owns its streams and answers the tool's commands."""
 
-    def __init__(self, conn: Connection, password_hash: str, progress: Any) -> None:
+    def __init__(self, conn: Connection, password_hash: str, progress: Any, source: str) -> None:
         self.conn = conn
+        # The loopback address this process's connections come from.
+        self.source = source
         # A shared counter of streams opened, which the tool reads while opening is under way.
         self.progress = progress
         self.password_hash = password_hash
@@ -101,7 +105,7 @@ class Worker:
         commands: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         loop.add_reader(self.conn.fileno(), lambda: commands.put_nowait(self.conn.recv()))
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, force_close=True),
+            connector=aiohttp.TCPConnector(limit=0, force_close=True, local_addr=(self.source, 0)),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=OPEN_TIMEOUT),
             auto_decompress=False,
         )
@@ -117,7 +121,7 @@ class Worker:
             await self.do_close(None)
             await self.session.close()
 
-    async def do_open(self, argument: tuple[list[Spec], int]) -> dict[str, Any]:
+    async def do_open(self, argument: tuple[list[Spec], int, float]) -> dict[str, Any]:
         specs, concurrency, budget = argument
         limit = asyncio.Semaphore(concurrency)
         opening = Opening(pending=len(specs))
@@ -160,6 +164,16 @@ class Worker:
             ],
             "usage": procfs.usage(os.getpid()),
         }
+
+    async def do_forget(self, _: object) -> int:
+        """Forget what the streams received so far, keeping them open: the next phase of a
+        scenario on the same streams counts its own notifications only."""
+        forgotten = 0
+        for stream in self.streams:
+            forgotten += len(stream.notifications)
+            stream.notifications = []
+            stream.other_events.clear()
+        return forgotten
 
     async def do_close(self, _: object) -> int:
         tasks = list(self.tasks)
@@ -228,7 +242,7 @@ class Worker:
                 opening.resolve()
 
 
-def worker_main(conn: Connection, password_hash: str, progress: Any) -> None:
+def worker_main(conn: Connection, password_hash: str, progress: Any, source: str) -> None:
     """Entry point of a client process."""
     # Ctrl-C reaches the whole process group: let the tool decide when this process ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -236,4 +250,4 @@ def worker_main(conn: Connection, password_hash: str, progress: Any) -> None:
     import django
 
     django.setup()
-    asyncio.run(Worker(conn, password_hash, progress).run())
+    asyncio.run(Worker(conn, password_hash, progress, source).run())

@@ -14,6 +14,17 @@ from bench.client import Spec, worker_main
 REPLY_TIMEOUT = 300.0
 
 
+def loopback_source(index: int) -> str:
+    """Return the address client process ``index`` connects from: 127.0.0.2, .3, ...
+
+    Linux answers on all of 127.0.0.0/8 without configuration; each address brings its own
+    range of ephemeral ports (about 28,000), which one process's streams stay well under.
+    """
+    if not 0 <= index < 253:
+        raise ValueError(f"no loopback address for client process {index}")
+    return f"127.0.0.{index + 2}"
+
+
 class ClientError(RuntimeError):
     """A client process died or did not answer in time."""
 
@@ -30,7 +41,7 @@ class Clients:
             parent, child = context.Pipe()
             process = context.Process(
                 target=worker_main,
-                args=(child, password_hash, self.progress[index]),
+                args=(child, password_hash, self.progress[index], loopback_source(index)),
                 name=f"bench-client-{index}",
                 daemon=True,
             )
@@ -38,6 +49,11 @@ class Clients:
             child.close()
             self.conns.append(parent)
             self.processes.append(process)
+
+    @property
+    def sources(self) -> list[str]:
+        """The loopback addresses the processes connect from, one each."""
+        return [loopback_source(index) for index in range(len(self.processes))]
 
     @property
     def pids(self) -> list[int]:
@@ -94,6 +110,10 @@ class Clients:
 
     def collect(self) -> list[dict[str, Any]]:
         return self._all("collect")
+
+    def forget(self) -> int:
+        """Forget the notifications received so far (the streams stay open); return how many."""
+        return sum(self._all("forget", timeout=30))
 
     def close_streams(self) -> int:
         return sum(self._all("close", timeout=60))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 from dataclasses import dataclass, field
 
-SCENARIOS = ("idle", "broadcast", "rate", "burst", "emails", "stalled")
-# ``broadcast`` opens the 10,000 idle streams, measures them, then rings them all at once.
+SCENARIOS = ("idle", "broadcast", "rate", "burst", "emails", "stalled", "scale")
+# ``broadcast`` opens the 10,000 idle streams, measures them, then rings them all at once;
+# with ``--streams 100000`` it is the broadcast to 100,000 of docs/PERFORMANCE.md.
+# ``scale`` (not standard): opens, a targeted rate and a broadcast on the same streams, with
+# what each costs per notification, for each process count and routing design.
 # ``stalled`` (not standard): one client stops reading while it is sent 10,000 x 2 KB.
 STANDARD = ("broadcast", "rate", "burst")
 # ``emails`` opens no stream: it emails 10,000 users (see bench/emails.py).
@@ -19,7 +23,26 @@ STREAMS = {
     "burst": 5,
     "emails": 10_000,
     "stalled": 1,
+    "scale": 1_000,
 }
+MAX_STREAMS = 100_000
+MAX_SERVERS = 8
+# The targeted rate of ``rate`` and ``scale``: notifications/s and seconds, unless given.
+RATES = {"rate": (500.0, 10.0), "scale": (400.0, 8.0)}
+# Streams one client process holds at most: under the hard limit of open files (20,000 on
+# the bench machine), and under the ~28,000 ephemeral ports of the loopback address it
+# connects from.
+STREAMS_PER_CLIENT = 15_000
+# Open files a server or client process needs besides its streams' sockets.
+SPARE_FILES = 500
+OPEN_BUDGET = 90.0
+# Opens/s the default budget counts on for large runs: 100,000 streams get 400 s.
+BUDGET_OPENS_PER_SECOND = 250
+# How messages reach the server processes (issue 22): ``user`` is the product's per-user
+# routes (``NOTIFICATIONS["ROUTED_FANOUT"]``, 64 unless ``--env`` says otherwise); ``group``
+# is the design before them, every message to every process, for the comparison.
+ROUTED_FANOUT = "NOTIFICATIONS_ROUTED_FANOUT"
+ROUTINGS: dict[str, dict[str, str]] = {"user": {}, "group": {ROUTED_FANOUT: "0"}}
 USER_PREFIX = "bench-"
 # The ASGI server of the run: the project's (daphne), or uvicorn to compare with.
 SERVERS = ("daphne", "uvicorn")
@@ -46,13 +69,13 @@ class Options:
     scenarios: tuple[str, ...]
     servers: tuple[int, ...]
     streams: int | None
-    rate: float
-    duration: float
+    rate: float | None
+    duration: float | None
     processes: int
     clients: int | None
     burst: int
     open_concurrency: int
-    open_budget: float
+    open_budget: float | None
     postgres: str
     database: str
     redis_url: str
@@ -67,6 +90,9 @@ class Options:
     server: str = "daphne"
     auth: str = "ticket"
     site: str = "ours"
+    # The routing designs to run (``--routing``), and the one of the run under way.
+    routings: tuple[str, ...] = ("user",)
+    routing: str = "user"
     extra_env: dict[str, str] = field(default_factory=dict)
     # The servers run with DEBUG=0, which needs a key of their own; the tool mints the
     # streams' tokens with the same one. SECRET_KEY from the environment wins.
@@ -78,9 +104,43 @@ class Options:
         return self.streams if self.streams is not None else STREAMS[scenario]
 
     def clients_for(self, streams: int) -> int:
+        """``--clients``, else 1 process (2 above 2,000 streams), and enough for the streams."""
         if self.clients is not None:
             return self.clients
-        return 1 if streams <= 2_000 else 2
+        return max(1 if streams <= 2_000 else 2, math.ceil(streams / STREAMS_PER_CLIENT))
+
+    def rate_for(self, scenario: str) -> tuple[float, float]:
+        """Return the notifications/s and seconds of ``scenario``'s targeted rate."""
+        rate, duration = RATES.get(scenario, RATES["rate"])
+        return self.rate or rate, self.duration or duration
+
+    def open_budget_for(self, streams: int) -> float:
+        """``--open-budget``, else 90 s, or more for a run too large to open in 90 s."""
+        if self.open_budget is not None:
+            return self.open_budget
+        return max(OPEN_BUDGET, streams / BUDGET_OPENS_PER_SECOND)
+
+    def open_files_problem(self, limit: int) -> str | None:
+        """Say why a process of this run would run out of open files under ``limit``.
+
+        Each stream is a socket in one server process and in one client process; the hard
+        limit of open files is a ceiling that only a privileged process can raise.
+        """
+        streams = max(self.streams_for(s) for s in self.scenarios)
+        per_server = math.ceil(streams / min(self.servers))
+        per_client = math.ceil(streams / self.clients_for(streams))
+        if per_server + SPARE_FILES > limit:
+            return (
+                f"{streams} streams over {min(self.servers)} server process(es) is "
+                f"{per_server} per process, over the {limit} open files a process may have "
+                "here: use more server processes (--servers)"
+            )
+        if per_client + SPARE_FILES > limit:
+            return (
+                f"{per_client} streams per client process is over the {limit} open files "
+                "a process may have here: use more client processes (--clients)"
+            )
+        return None
 
     @property
     def settings_module(self) -> str:
@@ -117,7 +177,10 @@ class Options:
         tool = role == "tool"
         settings = "project.settings" if tool and self.site == "peer" else self.settings_module
         database = self.database if tool else self.served_database
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        # The routing design is the run's (``--routing``, or ``--env``), never inherited.
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != ROUTED_FANOUT
+        }
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": settings,
@@ -130,6 +193,7 @@ class Options:
                 "DATABASE_POOL_SIZE": str(self.pool_size),
                 "PYTHONUNBUFFERED": "1",
                 **self.extra_env,
+                **ROUTINGS[self.routing],
             }
         )
         return env
@@ -165,6 +229,8 @@ def parse(argv: list[str] | None = None) -> Options:
         server=args.server,
         auth=args.auth,
         site=args.site,
+        routings=("group", "user") if args.routing == "both" else (args.routing,),
+        routing="group" if args.routing == "group" else "user",
         extra_env=extra,
     )
 
@@ -191,15 +257,29 @@ def _load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--servers",
         default="1,2",
-        help="daphne process counts to run each scenario with, comma-separated (default 1,2)",
+        help=f"daphne process counts to run each scenario with, comma-separated, from 1 to "
+        f"{MAX_SERVERS} (default 1,2)",
     )
     parser.add_argument(
         "--streams",
         type=int,
-        help="streams for idle/broadcast/rate (default 10000, 10000, 1000); burst uses 5",
+        help="streams for idle/broadcast/rate/scale (default 10000, 10000, 1000, 1000); "
+        "burst uses 5",
     )
-    parser.add_argument("--rate", type=float, default=500, help="notifications/s in 'rate'")
-    parser.add_argument("--duration", type=float, default=10, help="seconds of 'rate'")
+    parser.add_argument(
+        "--rate", type=float, help="notifications/s of 'rate' and 'scale' (default 500, 400)"
+    )
+    parser.add_argument(
+        "--duration", type=float, help="seconds of 'rate' and 'scale' (default 10, 8)"
+    )
+    parser.add_argument(
+        "--routing",
+        choices=("user", "group", "both"),
+        default="user",
+        help="how messages reach the servers: per-user routes (default), 'group': every "
+        f"message to every process ({ROUTED_FANOUT}=0 for servers and publishers), or "
+        "'both': each process count under both, side by side",
+    )
     parser.add_argument("--processes", type=int, default=2, help="publisher processes")
     parser.add_argument("--clients", type=int, help="client processes (default 1, 2 above 2000)")
     parser.add_argument("--burst", type=int, default=500, help="notifications in 'burst'")
@@ -209,8 +289,8 @@ def _load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--open-budget",
         type=float,
-        default=90,
-        help="seconds allowed for opening the streams; later ones count as failed (default 90)",
+        help="seconds allowed for opening the streams; later ones count as failed (default "
+        f"90, or 1 s per {BUDGET_OPENS_PER_SECOND} streams above that)",
     )
 
 
@@ -281,11 +361,13 @@ def _mode_arguments(parser: argparse.ArgumentParser) -> None:
 def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[int, ...]:
     """Refuse options that do not go together; return the server counts."""
     servers = tuple(int(s) for s in args.servers.split(",") if s.strip())
-    if not servers or any(not 1 <= s <= 4 for s in servers):
-        parser.error("--servers takes counts from 1 to 4, e.g. 1,2")
-    if args.streams is not None and not 1 <= args.streams <= 20_000:
-        parser.error("--streams must be between 1 and 20000")
-    if args.processes < 1 or args.rate <= 0 or not 0 < args.duration <= 120:
+    if not servers or any(not 1 <= s <= MAX_SERVERS for s in servers):
+        parser.error(f"--servers takes counts from 1 to {MAX_SERVERS}, e.g. 1,2")
+    if args.streams is not None and not 1 <= args.streams <= MAX_STREAMS:
+        parser.error(f"--streams must be between 1 and {MAX_STREAMS}")
+    rate = 1 if args.rate is None else args.rate
+    duration = 1 if args.duration is None else args.duration
+    if args.processes < 1 or rate <= 0 or not 0 < duration <= 120:
         parser.error("--processes, --rate must be positive and --duration in (0, 120]")
     if "bench" not in args.database:
         parser.error("--database must name a dedicated bench database (contain 'bench')")

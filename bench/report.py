@@ -113,6 +113,69 @@ def _sustained_rows(sustained: dict[str, Any] | None) -> list[Row]:
     return out
 
 
+def _broadcast_rows(b: dict[str, Any], idle: dict[str, Any]) -> list[Row]:
+    n = b["recipients"]
+    return [
+        _row(f"notify({n}): stored+committed s", b["stored_and_committed_seconds"]),
+        _row(f"notify({n}): publish to layer s", b["publish_to_layer_seconds"]),
+        _row("delivered to all streams s", b["delivered_to_all_seconds"], "<= 2",
+             _le(b["delivered_to_all_seconds"], 2) if n <= 10_000 else None),
+        _row("last delivery s after the call", b.get("last_delivery_seconds")),
+        _row("delivered within 1 / 2 / 5 / 10 / 20 / 60 s",
+             " / ".join(str(n) for n in b["delivered_by_seconds"].values())),
+        *_delivery_rows(b["delivery"], lost=f"not there in {b['delivery_window_seconds']:g} s"),
+        _row("server CPU s broadcast", b["server_cpu_seconds_publishing"]),
+        _row("server RSS MB after (all processes)", b["server_rss_mb_after"]),
+        _row("client processes (from)",
+             f"{idle.get('client_processes')} ({', '.join(idle.get('client_sources', []))})"),
+    ]  # fmt: skip
+
+
+def _rate_rows(r: dict[str, Any], idle: dict[str, Any], *, pg_target: bool) -> list[Row]:
+    """The targeted rate's rows; the PostgreSQL target (10 connections at 1,000 streams) is
+    the ``rate`` scenario's, with 1 or 2 processes."""
+    lat = r["delivery"]["latency_ms"]
+    pg = idle["pg_connections_open_streams"]
+    return [
+        _row("sent / achieved per s", f"{r['sent']} / {r['achieved_per_second']}",
+             f"{r['target_per_second']:g}/s"),
+        _row("latency ms p50", lat["p50"], "<= 3", _le(lat["p50"], 3)),
+        _row("latency ms p90 / p99.9", f"{lat['p90']} / {lat.get('p99.9')}"),
+        _row("latency ms p99", lat["p99"], "<= 15", _le(lat["p99"], 15)),
+        _row("latency ms max", lat["max"], "< 25", lat["max"] is not None and lat["max"] < 25),
+        *_budget_rows(r),
+        *_delivery_rows(r["delivery"]),
+        _row("notify ms p50: store / publish",
+             f"{r['store_until_commit_ms']['p50']} / {r['publish_to_layer_ms']['p50']}"),
+        _row("server CPU s publishing", r["server_cpu_seconds_publishing"]),
+        _row("PG connections at open streams", pg, "<= 10" if pg_target else "",
+             pg <= 10 if pg_target else None),
+        _row("PG connections peak publishing", r["pg_connections_peak_publishing"]),
+    ]  # fmt: skip
+
+
+# (what, where its costs are in a ``scale`` result)
+COSTS = (
+    ("open", ("idle", "per_open")),
+    ("targeted notification", ("rate", "per_notification")),
+    ("broadcast recipient", ("broadcast", "per_recipient")),
+)
+
+
+def _cost_rows(result: dict[str, Any]) -> list[Row]:
+    """Per open and per notification: server CPU (all processes), Redis bytes out, commands."""
+    out = []
+    for what, (phase, key) in COSTS:
+        c = result[phase][key]
+        out.append(
+            _row(
+                f"per {what}: server CPU ms / Redis bytes out / commands",
+                f"{c['server_cpu_ms']} / {c['redis_bytes_out']} / {c['redis_commands']}",
+            )
+        )
+    return out  # fmt: skip
+
+
 def rows(result: dict[str, Any]) -> list[Row]:
     scenario = result["scenario"]
     if scenario == "emails":
@@ -130,37 +193,14 @@ def rows(result: dict[str, Any]) -> list[Row]:
     idle = result["idle"]
     out = _open_rows(idle, targets=scenario in ("idle", "broadcast"))
     if scenario == "broadcast":
-        b = result["broadcast"]
-        out += [
-            _row("notify(10k): stored+committed s", b["stored_and_committed_seconds"]),
-            _row("notify(10k): publish to layer s", b["publish_to_layer_seconds"]),
-            _row("delivered to all streams s", b["delivered_to_all_seconds"], "<= 2",
-                 _le(b["delivered_to_all_seconds"], 2)),
-            _row("delivered within 1 / 2 / 5 / 10 s",
-                 " / ".join(str(n) for n in b["delivered_by_seconds"].values())),
-            *_delivery_rows(b["delivery"], lost=f"not there in {b['delivery_window_seconds']:g} s"),
-            _row("server CPU s broadcast", b["server_cpu_seconds_publishing"]),
-        ]  # fmt: skip
+        out += _broadcast_rows(result["broadcast"], idle)
     elif scenario == "rate":
-        r = result["rate"]
-        lat = r["delivery"]["latency_ms"]
-        out += [
-            _row("sent / achieved per s", f"{r['sent']} / {r['achieved_per_second']}",
-                 f"{r['target_per_second']:g}/s"),
-            _row("latency ms p50", lat["p50"], "<= 3", _le(lat["p50"], 3)),
-            _row("latency ms p90 / p99.9", f"{lat['p90']} / {lat.get('p99.9')}"),
-            _row("latency ms p99", lat["p99"], "<= 15", _le(lat["p99"], 15)),
-            _row("latency ms max", lat["max"], "< 25", lat["max"] is not None and lat["max"] < 25),
-            *_budget_rows(r),
-            *_delivery_rows(r["delivery"]),
-            _row("notify ms p50: store / publish",
-                 f"{r['store_until_commit_ms']['p50']} / {r['publish_to_layer_ms']['p50']}"),
-            _row("server CPU s publishing", r["server_cpu_seconds_publishing"]),
-            _row("PG connections at open streams", idle["pg_connections_open_streams"], "<= 10",
-                 idle["pg_connections_open_streams"] <= 10),
-            _row("PG connections peak publishing", r["pg_connections_peak_publishing"]),
-        ]  # fmt: skip
+        out += _rate_rows(result["rate"], idle, pg_target=True)
         out += _sustained_rows(result.get("sustained"))
+    elif scenario == "scale":
+        out += _rate_rows(result["rate"], idle, pg_target=False)
+        out += _broadcast_rows(result["broadcast"], idle)
+        out += _cost_rows(result)
     elif scenario == "burst":
         b = result["burst"]
         out += [
@@ -180,14 +220,18 @@ def table(results: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     for result in results:
         if "error" in result:
-            title = f"{result['scenario']}, {result['servers']} daphne: FAILED"
+            title = (
+                f"{result['scenario']}, {result['servers']} daphne, "
+                f"{result.get('routing', 'user')} routing: FAILED"
+            )
             lines += ["", title, f"  {result['error'][-300:]}"]
             continue
         body = rows(result)
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(4)]
         load = f"load {result['load_before']} -> {result['load_after']}"
         site = ", django-eventstream" if result.get("site") == "peer" else ""
-        lines += ["", f"{result['scenario']}{site}, {result['servers']} daphne ({load})"]
+        routing = f", {result.get('routing', 'user')} routing"
+        lines += ["", f"{result['scenario']}{site}, {result['servers']} daphne{routing} ({load})"]
         for row in [header, *body]:
             lines.append(
                 "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))

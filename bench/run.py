@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -16,8 +17,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import database, emails, procfs, report, scenarios, stalled
-from bench.options import STREAMS, Options, parse
+from bench import database, emails, markdown, procfs, report, scenarios, stalled
+from bench.options import ROUTED_FANOUT, STREAMS, Options, parse
 from bench.server import ROOT
 
 
@@ -73,6 +74,8 @@ def run_one(run: scenarios.Run, scenario: str) -> dict[str, Any]:
     if scenario == "stalled":
         return stalled.stalled(run)
     count = options.streams_for(scenario)
+    if scenario == "scale":
+        return scenarios.scale(run, count)
     if scenario == "rate":
         result = scenarios.rate(run, count)
         if options.find_sustained:
@@ -88,29 +91,42 @@ def run_all(options: Options, logs: Path) -> list[dict[str, Any]]:
     database.setup_django(options)
     database.migrate()
     most = max(max(options.streams_for(s) for s in options.scenarios), STREAMS["burst"])
-    users, password_hash = database.ensure_users(most + 1)  # the last one warms servers up
+    # The last users (one per server) warm the servers up.
+    users, password_hash = database.ensure_users(most + max(options.servers))
     database.reset_log()
     results = []
     with database.ConnectionSampler(options) as sampler:
         run = scenarios.Run(options, users, password_hash, logs, sampler)
         for count in options.servers:
             run.current_servers = count
-            for scenario in options.scenarios:
-                log(f"{scenario} with {count} daphne process(es); load {_load()}")
-                load_before = _load()
-                started = time.monotonic()
-                try:
-                    result = run_one(run, scenario)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except Exception as e:  # one failed scenario must not hide the others
-                    log(f"{scenario} failed: {e!r}; logs in {logs}")
-                    result = {"scenario": scenario, "servers": count, "error": repr(e)}
-                result["load_before"] = load_before
-                result["load_after"] = _load()
-                result["seconds"] = round(time.monotonic() - started, 1)
-                results.append(result)
+            # Both designs at each count in turn, so that they are compared minutes apart.
+            for routing in options.routings:
+                run.options = dataclasses.replace(options, routing=routing)
+                for scenario in options.scenarios:
+                    results.append(_timed(run, scenario, logs))
     return results
+
+
+def _timed(run: scenarios.Run, scenario: str, logs: Path) -> dict[str, Any]:
+    """Run one scenario; note the design, the load before and after, and how long it took."""
+    count, routing = run.current_servers, run.options.routing
+    log(f"{scenario} with {count} daphne process(es), {routing} routing; load {_load()}")
+    load_before = _load()
+    started = time.monotonic()
+    try:
+        result = run_one(run, scenario)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # one failed scenario must not hide the others
+        log(f"{scenario} failed: {e!r}; logs in {logs}")
+        result = {"scenario": scenario, "servers": count, "error": repr(e)}
+    result["routing"] = routing
+    # None: the product's default (NOTIFICATIONS["ROUTED_FANOUT"]).
+    result["routed_fanout"] = run.options.env("server").get(ROUTED_FANOUT)
+    result["load_before"] = load_before
+    result["load_after"] = _load()
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -122,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
-    procfs.raise_open_files_limit()
+    problem = options.open_files_problem(procfs.raise_open_files_limit())
+    if problem:
+        log(f"not started: {problem}")
+        return 2
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     log(f"logs in {logs}")
     started = time.time()
@@ -140,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         "options": {
             k: v
             for k, v in vars(options).items()
-            if k not in ("postgres", "extra_env", "secret_key")
+            if k not in ("postgres", "extra_env", "secret_key", "routing")
         },
         "logs": str(logs),
         "results": results,
     }
     print(report.table(results))
+    if "scale" in options.scenarios:  # its figures are read side by side
+        print(markdown.table(summary))
     print(json.dumps(summary, default=str))
     if options.output:
         Path(options.output).write_text(json.dumps(summary, indent=2, default=str) + "\n")

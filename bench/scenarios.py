@@ -23,8 +23,13 @@ from bench.server import Server, free_ports
 from bench.timeline import Timeline, by_quarter
 
 IDLE_SECONDS = 5.0
-# Seconds after notify() returns that a broadcast may take to arrive before it counts as lost.
+# Seconds after notify() returns that a broadcast may take to arrive before it counts as lost:
+# 20, or 1 per 2,500 recipients for larger ones (40 s for 100,000).
 BROADCAST_WINDOW = 20.0
+BROADCAST_WINDOW_RECIPIENTS_PER_SECOND = 2_500
+# Seconds a broadcast's notify() may take: 120, or 1 per 500 recipients for larger ones.
+BROADCAST_TIMEOUT = 120.0
+BROADCAST_TIMEOUT_RECIPIENTS_PER_SECOND = 500
 SETTLE_SECONDS = 1.0
 # ``--find-sustained``: the rates tried in turn, and what each must meet: p99 under this,
 # nothing lost, and the publishers at this share of the rate at least.
@@ -49,8 +54,14 @@ class Run:
     tag: str = ""
 
 
-def clear_redis(url: str) -> None:
-    """Forget slots and channel-layer state left by an earlier run (bench keys only)."""
+def clear_redis(redis_url: str) -> None:
+    """Forget slots and channel-layer state left by an earlier run (bench keys only), in
+    each Redis the run uses."""
+    for url in redisstats.urls(redis_url):
+        _clear(url)
+
+
+def _clear(url: str) -> None:
     client = redis.Redis.from_url(url)
     try:
         for pattern in ("notifications:slots:*", "bench*"):
@@ -107,11 +118,15 @@ def specs(
 
 
 def warm_up(run: Run, servers: list[Server], clients: Clients) -> None:
-    """Open and close one stream per server, so imports and pools are warm before measuring."""
-    spare = len(run.users) - 1
+    """Open and close one stream per server, so imports and pools are warm before measuring.
+
+    Each server's is a stream of a spare user of its own (the last users): one user's streams
+    on 8 servers would pass the per-user limit.
+    """
+    spares = run.users[-len(servers) :]
     first = [
-        Spec(run.users[spare], s.url, run.options.path, run.options.auth, run.options.site)
-        for s in servers
+        Spec(user, s.url, run.options.path, run.options.auth, run.options.site)
+        for user, s in zip(spares, servers, strict=True)
     ]
     clients.open(first, len(servers), budget=60)
     clients.close_streams()
@@ -142,22 +157,21 @@ def open_streams(
     warm_up(run, servers, clients)
     before = usage(servers)
     run.sampler.reset_peak()
+    redis_before = redisstats.snapshot(run.options.redis_url)
+    budget = run.options.open_budget_for(len(wanted))
     with (
         profiling(run, servers, "open"),
         Timeline([s.pid for s in servers], clients.opened) as timeline,
     ):
-        replies = clients.open(wanted, run.options.open_concurrency, run.options.open_budget)
+        replies = clients.open(wanted, run.options.open_concurrency, budget)
     after_open = usage(servers)
+    redis_opening = redisstats.delta(redis_before, redisstats.snapshot(run.options.redis_url))
     pg_peak_open = run.sampler.state.peak_total
     pg_peak_active_open = run.sampler.state.peak_active
     time.sleep(IDLE_SECONDS)
     after_idle = usage(servers)
     pg = run.sampler.sample()
     opened = sum(r["opened"] for r in replies)
-    errors: dict[str, int] = {}
-    for reply in replies:
-        for error, n in reply["errors"].items():
-            errors[error] = errors.get(error, 0) + n
     seconds = max(r["finished"] for r in replies) - min(r["started"] for r in replies)
     grown = after_idle - before
     client_usage = procfs.total(clients.pids)
@@ -165,8 +179,9 @@ def open_streams(
         "streams": len(wanted),
         "opened": opened,
         "failed": len(wanted) - opened,
-        "open_errors": errors,
+        "open_errors": _open_errors(replies),
         "open_seconds": round(seconds, 2),
+        "open_budget_seconds": budget,
         "opens_per_second": round(opened / seconds, 1) if seconds > 0 else None,
         "open_latency_ms": analysis.summary_ms([s for r in replies for s in r["open_seconds"]]),
         "server_rss_mb_before": round(before.rss_kb / 1024, 1),
@@ -179,10 +194,13 @@ def open_streams(
         "server_cpu_ms_per_open": (
             round(1000 * (after_open - before).cpu_seconds / opened, 2) if opened else None
         ),
+        "per_open": analysis.costs((after_open - before).cpu_seconds, redis_opening, opened),
         "idle_seconds": IDLE_SECONDS,
         "opening_by_quarter": by_quarter(timeline.samples),
         "client_cpu_seconds_total": round(client_usage.cpu_seconds, 2),
         "client_rss_mb": round(client_usage.rss_kb / 1024, 1),
+        "client_processes": len(clients.pids),
+        "client_sources": clients.sources,
         "pg_connections_open_streams": pg.total(),
         "pg_connections_servers": pg.total("bench-server"),
         "pg_connections_peak_while_opening": pg_peak_open,
@@ -190,6 +208,15 @@ def open_streams(
         "pg_connections_peak_active_while_opening": pg_peak_active_open,
         "pg_connections_by_role": dict(pg.now),
     }
+
+
+def _open_errors(replies: list[dict[str, Any]]) -> dict[str, int]:
+    """Add up the client processes' counts of streams that failed to open, by error."""
+    errors: dict[str, int] = {}
+    for reply in replies:
+        for error, n in reply["errors"].items():
+            errors[error] = errors.get(error, 0) + n
+    return errors
 
 
 def publish(
@@ -247,6 +274,7 @@ def idle(run: Run, count: int, *, broadcast: bool = False) -> dict[str, Any]:
 def _broadcast(
     run: Run, srv: list[Server], clients: Clients, count: int, opened: int
 ) -> dict[str, Any]:
+    """One ``notify()`` to the ``count`` users whose streams are open: who got it, and when."""
     config = {
         "mode": "broadcast",
         "first": f"{USER_PREFIX}{0:05d}",
@@ -257,9 +285,9 @@ def _broadcast(
         srv,
         clients,
         [config],
-        timeout=120,
+        timeout=max(BROADCAST_TIMEOUT, count / BROADCAST_TIMEOUT_RECIPIENTS_PER_SECOND),
         expected=lambda _: opened,
-        window=BROADCAST_WINDOW,
+        window=max(BROADCAST_WINDOW, count / BROADCAST_WINDOW_RECIPIENTS_PER_SECOND),
     )
     (before, committed, published, returned) = results[0]["marks"][0]
     got = analysis.delivery(clients.collect(), dict.fromkeys(run.users[:count], 1))
@@ -271,11 +299,16 @@ def _broadcast(
         "publish_to_layer_seconds": round(published - committed, 3),
         "notify_returned_seconds": round(returned - before, 3),
         "delivered_to_all_seconds": (round(max(got.arrivals) - before, 3) if complete else None),
+        "last_delivery_seconds": (round(max(got.arrivals) - before, 3) if got.arrivals else None),
         "delivered_within_2s": sum(arrived - before <= 2 for arrived in got.arrivals),
         "delivered_by_seconds": {
-            str(s): sum(arrived - before <= s for arrived in got.arrivals) for s in (1, 2, 5, 10)
+            str(s): sum(arrived - before <= s for arrived in got.arrivals)
+            for s in (1, 2, 5, 10, 20, 60)
         },
         "delivery": got.as_dict(),
+        "per_recipient": analysis.costs(
+            measured["server_cpu_seconds_publishing"], measured, got.received
+        ),
         **measured,
     }
 
@@ -287,14 +320,69 @@ def scrape(servers: list[Server]) -> list[str]:
     return [server.scrape() for server in (servers[:1] if shared else servers)]
 
 
+@dataclass(frozen=True)
+class Targeted:
+    """A targeted rate: each notification to one user, at random, with an open stream."""
+
+    users: list[int]
+    per_second: float
+    duration: float
+    processes: int
+
+
+def targeted(run: Run, srv: list[Server], clients: Clients, load: Targeted) -> dict[str, Any]:
+    """Publish ``load`` from its publisher processes; return what arrived, when, and what
+    it cost the servers and Redis."""
+    configs = [
+        {
+            "mode": "rate",
+            "users": load.users,
+            "rate": load.per_second / load.processes,
+            "duration": load.duration,
+            "seed": index,
+            "index": index,
+            "site": run.options.site,
+        }
+        for index in range(load.processes)
+    ]
+    scraped = scrape(srv)
+    results, measured = publish(
+        run,
+        srv,
+        clients,
+        configs,
+        timeout=load.duration + 60,
+        expected=lambda results: sum(analysis.merge_sent(results).values()),
+    )
+    budget = analysis.latency_budget(scraped, scrape(srv))
+    sent = analysis.merge_sent(results)
+    got = analysis.delivery(clients.collect(), sent)
+    seconds = max(r["seconds"] for r in results)
+    return {
+        "target_per_second": load.per_second,
+        "sent": sum(sent.values()),
+        "achieved_per_second": round(sum(sent.values()) / seconds, 1),
+        "publishers": load.processes,
+        "delivery": got.as_dict(),
+        "per_notification": analysis.costs(
+            measured["server_cpu_seconds_publishing"], measured, sum(sent.values())
+        ),
+        **analysis.publish_breakdown(results),
+        **budget,
+        **measured,
+    }
+
+
 def rate(
     run: Run, count: int, per_second: float | None = None, processes: int | None = None
 ) -> dict[str, Any]:
     """``count`` streams; ``--processes`` (or ``processes``) publishers send ``--rate``/s
     (or ``per_second``) to random ones for ``--duration``."""
     options = run.options
-    per_second = per_second or options.rate
-    processes = processes or options.processes
+    default_rate, duration = options.rate_for("rate")
+    load = Targeted(
+        run.users[:count], per_second or default_rate, duration, processes or options.processes
+    )
     with (
         servers(run, run.current_servers, "rate") as srv,
         Clients(options.clients_for(count), run.password_hash) as clients,
@@ -305,42 +393,29 @@ def rate(
             "site": options.site,
         }
         result["idle"] = open_streams(run, srv, clients, specs(run, srv, count))
-        users = run.users[:count]
-        configs = [
-            {
-                "mode": "rate",
-                "users": users,
-                "rate": per_second / processes,
-                "duration": options.duration,
-                "seed": index,
-                "index": index,
-                "site": options.site,
-            }
-            for index in range(processes)
-        ]
-        scraped = scrape(srv)
-        results, measured = publish(
-            run,
-            srv,
-            clients,
-            configs,
-            timeout=options.duration + 60,
-            expected=lambda results: sum(analysis.merge_sent(results).values()),
-        )
-        budget = analysis.latency_budget(scraped, scrape(srv))
-        sent = analysis.merge_sent(results)
-        got = analysis.delivery(clients.collect(), sent)
-        seconds = max(r["seconds"] for r in results)
-        result["rate"] = {
-            "target_per_second": per_second,
-            "sent": sum(sent.values()),
-            "achieved_per_second": round(sum(sent.values()) / seconds, 1),
-            "publishers": processes,
-            "delivery": got.as_dict(),
-            **analysis.publish_breakdown(results),
-            **budget,
-            **measured,
-        }
+        result["rate"] = targeted(run, srv, clients, load)
+        result["server_alive"] = all(s.alive() for s in srv)
+        clients.close_streams()
+    return result
+
+
+def scale(run: Run, count: int) -> dict[str, Any]:
+    """Opens, a targeted rate, then a broadcast, on the same ``count`` streams spread over
+    the servers: what each costs the servers (all processes summed) and Redis, per open and
+    per notification, for the process count and routing design of ``run``."""
+    options = run.options
+    per_second, duration = options.rate_for("scale")
+    load = Targeted(run.users[:count], per_second, duration, options.processes)
+    with (
+        servers(run, run.current_servers, "scale") as srv,
+        Clients(options.clients_for(count), run.password_hash) as clients,
+    ):
+        result: dict[str, Any] = {"scenario": "scale", "servers": run.current_servers}
+        result["idle"] = open_streams(run, srv, clients, specs(run, srv, count))
+        result["rate"] = targeted(run, srv, clients, load)
+        clients.forget()
+        opened = result["idle"]["opened"]
+        result["broadcast"] = _broadcast(run, srv, clients, count, opened)
         result["server_alive"] = all(s.alive() for s in srv)
         clients.close_streams()
     return result
