@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -137,30 +138,34 @@ def _named_fields(template: str) -> str:
     return template
 
 
-class _Number:
-    """A number parameter, written as ``language`` writes numbers: ``{total:.2f}`` is
-    ``129.00`` in English and ``129,00`` in German. Other format specs apply as given."""
+class _Param:
+    """A parameter as ``language`` writes it: a number (or a string holding a decimal
+    number, under a ``.Nf`` spec) with that language's separators, ``{total:.2f}`` being
+    ``129.00`` in English and ``129,00`` in German; text as given, a spec that does not fit
+    it ignored rather than refused."""
 
     __slots__ = ("language", "value")
 
-    def __init__(self, value: float, language: str | None) -> None:
+    def __init__(self, value: Any, language: str | None) -> None:
         self.value, self.language = value, language
 
     def __format__(self, spec: str) -> str:
+        value = self.value
         places = re.fullmatch(r"\.(\d)f", spec)
-        if spec and places is None:
-            return format(self.value, spec)
-        with translation.override(self.language):
-            return formats.number_format(self.value, int(places[1]) if places else None)
+        if places and isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
+            value = Decimal(value)
+        number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+        if number and (not spec or places):
+            with translation.override(self.language):
+                return formats.number_format(value, int(places[1]) if places else None)
+        try:
+            return format(value, spec)
+        except (TypeError, ValueError):
+            return str(value)
 
 
 def _localized(params: dict[str, Any], language: str | None) -> dict[str, Any]:
-    return {
-        name: _Number(value, language)
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else value
-        for name, value in params.items()
-    }
+    return {name: _Param(value, language) for name, value in params.items()}
 
 
 def _render(templates: Templates, params: dict[str, Any], language: str | None) -> tuple[str, str]:
