@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +38,8 @@ KIND_KEYS: dict[str, type | tuple[type, ...]] = {
     "email": bool,
     "title": TEXT,
     "body": TEXT,
+    "category": str,
+    "actions": (list, tuple),
 }
 # The kind column's length: a longer registered kind could never be stored.
 KIND_MAX_LENGTH = 64
@@ -79,6 +82,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     errors += _check_kinds(user_settings.get("KINDS", DEFAULTS["KINDS"]))
+    errors += _check_categories(user_settings.get("CATEGORIES", DEFAULTS["CATEGORIES"]))
     after = user_settings.get("EMAIL_AFTER_MINUTES", DEFAULTS["EMAIL_AFTER_MINUTES"])
     if isinstance(after, bool) or not isinstance(after, int | float) or not 0 <= after < math.inf:
         errors.append(
@@ -98,6 +102,32 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     return errors
+
+
+def _leads_here_or_to_the_web(url: str) -> bool:
+    """Tell whether a URL template starts, before any field, as a path on this site or an
+    http(s) URL: a field cannot choose the scheme then (its value is quoted, so it cannot add
+    a slash either)."""
+    head = url.split("{", 1)[0]
+    if head.startswith("/"):
+        return not head.startswith(("//", "/\\"))
+    return re.match(r"https?://[^/\\]", head, re.IGNORECASE) is not None
+
+
+def _check_categories(categories: Any) -> list[Error]:
+    """Refuse ``CATEGORIES`` that is not names to labels."""
+    if isinstance(categories, dict) and all(
+        isinstance(name, str) and name.strip() and isinstance(label, TEXT)
+        for name, label in categories.items()
+    ):
+        return []
+    return [
+        Error(
+            "NOTIFICATIONS['CATEGORIES'] must map category names to labels.",
+            hint='e.g. {"orders": _("Orders")}',
+            id="notifications.E008",
+        )
+    ]
 
 
 def _check_kinds(kinds: Any) -> list[Error]:
@@ -139,7 +169,29 @@ def _kind_problem(name: Any, spec: Any) -> str | None:
             return f"[{key!r}] must not be empty."
     if "body" in spec and "title" not in spec:
         return "has a body template without a title template: give both, or neither."
-    return _template_problem(spec)
+    if "category" in spec and not spec["category"].strip():
+        return "['category'] must not be empty."
+    return _template_problem(spec) or _actions_problem(spec.get("actions", ()))
+
+
+def _actions_problem(actions: Sequence[Any]) -> str | None:
+    """Return why a kind's ``actions`` could not be buttons: each must be a dict with a
+    label and a URL template of plain fields that leads to this site or to http(s)."""
+    for index, action in enumerate(actions):
+        where = f"['actions'][{index}]"
+        if not isinstance(action, dict) or set(action) != {"label", "url"}:
+            return f"{where} must be a dict with a 'label' and a 'url', and nothing else."
+        label, url = action["label"], action["url"]
+        if not isinstance(label, TEXT) or not str(label).strip():
+            return f"{where}['label'] must be a non-empty string."
+        if not isinstance(url, str):
+            return f"{where}['url'] must be a string."
+        problem = template_problem(url)
+        if problem:
+            return f"{where}['url'] {problem}"
+        if not _leads_here_or_to_the_web(url):
+            return f"{where}['url'] must be a path on this site or an http(s) URL, not {url!r}."
+    return None
 
 
 def _template_problem(spec: dict[str, Any]) -> str | None:

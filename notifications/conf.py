@@ -50,8 +50,14 @@ DEFAULTS: dict[str, Any] = {
     # locked. Unregistered kinds are always delivered in the app and never emailed. A kind
     # may also declare "title" and "body" templates (translatable, with named fields:
     # _("Order #{number} shipped")), which notify(kind=..., params={...}) renders for each
-    # reader in their language (``notifications.i18n.rendering``).
+    # reader in their language (``notifications.i18n.rendering``). A kind may name its
+    # "category" ("orders": the inbox's tabs, ``?category=``) and declare "actions", each a
+    # label and a URL template over the notification's data: [{"label": _("View order"),
+    # "url": "/orders/{order}/"}] (``notifications.actions``).
     "KINDS": {},
+    # The categories' labels, in the order the inbox shows them: {"orders": _("Orders")}.
+    # A category that kinds name and this leaves out is shown by its name, after these.
+    "CATEGORIES": {},
     # ``send_notification_emails`` mails unread notifications at least this old (minutes).
     "EMAIL_AFTER_MINUTES": 15,
     # Seconds a run's claim on a notification lasts before another run may email it: what a
@@ -73,6 +79,15 @@ DEFAULTS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class Action:
+    """A button a kind's notifications carry: a label (lazy), and a URL template whose
+    fields are the notification's ``data`` keys."""
+
+    label: StrOrPromise
+    url: str
+
+
+@dataclass(frozen=True)
 class Kind:
     """A registered kind: its label, whether users may turn it off, the email default, and
     the templates of its title and body (None: its notifications are free text)."""
@@ -84,6 +99,8 @@ class Kind:
     # Kept lazy (gettext_lazy), so each rendering translates them into the active language.
     title: StrOrPromise | None = None
     body: StrOrPromise | None = None
+    category: str | None = None
+    actions: tuple[Action, ...] = ()
 
 
 class NotificationSettings:
@@ -163,6 +180,27 @@ class NotificationSettings:
             str(name): _kind(str(name), spec) for name, spec in dict(self._get("KINDS")).items()
         }
 
+    @property
+    def CATEGORIES(self) -> dict[str, StrOrPromise]:
+        """Every category, name to label: those ``CATEGORIES`` labels in its order, then
+        those only kinds name, in the kinds' order."""
+        labelled: dict[str, StrOrPromise] = dict(self._get("CATEGORIES"))
+        for spec in dict(self._get("KINDS")).values():
+            category = spec.get("category")
+            if category is not None:
+                labelled.setdefault(str(category), str(category))
+        return labelled
+
+    def category(self, kind: str) -> str | None:
+        """Return the category of ``kind`` (None: none, or not registered), without building
+        every kind: each payload asks."""
+        category = (self._get("KINDS").get(kind) or {}).get("category")
+        return None if category is None else str(category)
+
+    def kinds_of(self, category: str) -> list[str]:
+        """Return the kinds of ``category``."""
+        return [kind.name for kind in self.KINDS.values() if kind.category == category]
+
     def templates(self, name: str) -> tuple[StrOrPromise, StrOrPromise | None] | None:
         """Return the title and body templates of kind ``name`` (None: it has no title
         template), without building every kind, nor translating them (they stay lazy)."""
@@ -203,6 +241,8 @@ def _kind(name: str, spec: dict[str, Any]) -> Kind:
         email=bool(spec.get("email", False)),
         title=spec.get("title"),
         body=spec.get("body"),
+        category=None if spec.get("category") is None else str(spec["category"]),
+        actions=tuple(Action(a["label"], str(a["url"])) for a in spec.get("actions", ())),
     )
 
 

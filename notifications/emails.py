@@ -41,7 +41,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import ngettext
 
-from notifications import content, preferences
+from notifications import content, preferences, store
 from notifications.conf import conf
 from notifications.i18n import languages, rendering
 from notifications.models import Notification, UserLanguage
@@ -191,7 +191,7 @@ def _claim(run: Run, users: list[int], *, older_than: datetime) -> list[int]:
             .order_by()
             .values("pk")
         )
-        return _update_returning(
+        return store.update_returning(
             Notification.objects.filter(pk__in=candidates),
             email_claimed_by=run.owner,
             email_claimed_until=run.expiry(),
@@ -203,7 +203,7 @@ def _renew(run: Run, digests: Iterable[Digest]) -> deque[Digest]:
     that expired may have been taken by another run, which sends it instead."""
     digests = list(digests)
     held = set(
-        _update_returning(
+        store.update_returning(
             Notification.objects.filter(
                 pk__in=_ids(digests), email_claimed_by=run.owner, emailed_at__isnull=True
             ),
@@ -212,40 +212,6 @@ def _renew(run: Run, digests: Iterable[Digest]) -> deque[Digest]:
     )
     kept = (replace(d, notifications=[n for n in d.notifications if n.pk in held]) for d in digests)
     return deque(digest for digest in kept if digest.notifications)
-
-
-def _update_returning(rows: QuerySet[Notification], **values: Any) -> list[int]:
-    """Set ``values`` on ``rows`` in one statement and return the ids it changed, which the
-    ORM's ``update()`` does not tell (RETURNING: PostgreSQL, SQLite 3.35 and later)."""
-    where, params = rows.query.get_compiler(connection=connection).compile(rows.query.where)
-    return _update(where, params, values)
-
-
-def _update(
-    where: str, where_params: Sequence[Any], values: dict[str, Any], *, unflushed: bool = False
-) -> list[int]:
-    """Set ``values`` on the notifications matching ``where`` (SQL) in one statement; return
-    their ids. ``unflushed`` lets PostgreSQL commit without waiting for the disk
-    (``synchronous_commit`` off for this statement's own transaction): every session sees
-    the change at once, and only a crash of the database itself may forget it."""
-    meta = Notification._meta
-    quote = connection.ops.quote_name
-    fields = {f.name: f for f in meta.concrete_fields if f.name in values}
-    assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in values)
-    params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
-    settings_cte = settings_join = ""
-    if unflushed and connection.vendor == "postgresql":
-        settings_cte = (
-            "WITH unflushed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
-        )
-        settings_join = " FROM unflushed"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{settings_cte}UPDATE {quote(meta.db_table)} SET {assignments}{settings_join} "
-            f"WHERE {where} RETURNING {quote(meta.pk.column)}",
-            [*params, *where_params],
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 def _ids(digests: Iterable[Digest]) -> list[int]:
@@ -265,7 +231,7 @@ def _mark_sent(run: Run, digest: Digest) -> None:
     ids = _ids([digest])
     where = f"{connection.ops.quote_name('id')} IN ({', '.join(['%s'] * len(ids))})"
     values = {"emailed_at": timezone.now(), "email_claimed_until": None}
-    _update(where, ids, values, unflushed=True)
+    store.update(where, ids, values, unflushed=True)
     run.sent += 1
 
 

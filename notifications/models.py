@@ -48,6 +48,11 @@ class Notification(models.Model):
     params = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Put away by its reader (``services.archive``): out of the inbox's list, and read.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # Out of the list and read until then (``services.snooze``); then unread again, and
+    # back (``services.wake_snoozed``, which clears this).
+    snoozed_until = models.DateTimeField(null=True, blank=True)
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
     # Set once the mail server accepted the email listing the notification: it is never
     # emailed again.
@@ -82,6 +87,12 @@ class Notification(models.Model):
                 condition=Q(read_at__isnull=True, emailed_at__isnull=True),
                 name="notifications_unemailed_idx",
             ),
+            # What wakes snoozed notifications looks for: the few that are snoozed, by time.
+            models.Index(
+                fields=["snoozed_until"],
+                condition=Q(snoozed_until__isnull=False),
+                name="notifications_snoozed_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -90,6 +101,10 @@ class Notification(models.Model):
     @property
     def read(self) -> bool:
         return self.read_at is not None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class Preference(models.Model):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.db.models import Exists, Field, Max, Model, QuerySet
+from django.db.models import Count, Exists, Field, Max, Model, QuerySet
 
 from notifications.models import Notification, StreamCounter
 
@@ -16,17 +16,47 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import Group
 
 
-def inbox(user_id: int, *, unread_only: bool = False) -> QuerySet[Notification]:
-    """Return a user's notifications, newest first."""
-    qs = Notification.objects.filter(recipient_id=user_id).order_by("-seq")
+def notifications_of(user_id: int) -> QuerySet[Notification]:
+    """Return every notification of a user, archived and snoozed ones too, newest first."""
+    return Notification.objects.filter(recipient_id=user_id).order_by("-seq")
+
+
+def inbox(
+    user_id: int,
+    *,
+    unread_only: bool = False,
+    archived: bool = False,
+    snoozed: bool = False,
+    kinds: list[str] | None = None,
+) -> QuerySet[Notification]:
+    """Return a user's notifications in the inbox, newest first: those neither archived nor
+    snoozed; with ``archived`` or ``snoozed``, only those put away so. ``kinds`` narrows
+    them to a category's."""
+    qs = notifications_of(user_id).filter(
+        archived_at__isnull=not archived, snoozed_until__isnull=not snoozed
+    )
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
+    if kinds is not None:
+        qs = qs.filter(kind__in=kinds)
     return qs
 
 
 def unread_count(user_id: int) -> int:
-    """Count a user's unread notifications (served by a partial index)."""
+    """Count a user's unread notifications (served by a partial index). Archived and
+    snoozed notifications are read, so they are never counted."""
     return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+
+
+def unread_by_kind(user_id: int) -> dict[str, int]:
+    """Count a user's unread notifications of each kind that has any."""
+    return dict(
+        Notification.objects.filter(recipient_id=user_id, read_at__isnull=True)
+        .order_by()
+        .values("kind")
+        .annotate(n=Count("*"))
+        .values_list("kind", "n")
+    )
 
 
 # The resync reason of a Last-Event-ID above the user's newest seq.

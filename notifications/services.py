@@ -6,14 +6,14 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from notifications import content, preferences, store
@@ -25,15 +25,21 @@ from notifications.i18n import rendering
 from notifications.models import Notification, StreamCounter
 
 __all__ = [
+    "Change",
     "InvalidNotification",
+    "InvalidSnooze",
     "NotificationNotFound",
-    "ReadChange",
+    "archive",
     "delete_notification",
     "mark_read",
     "mark_unread",
     "notify",
     "prune",
     "revoke_streams",
+    "snooze",
+    "unarchive",
+    "unsnooze",
+    "wake_snoozed",
 ]
 
 # Recipients per statement: keeps parameter lists small on every database and locks in order.
@@ -116,15 +122,15 @@ def _publish_on_commit(addressed: list[publish.Addressed]) -> None:
 
 
 @dataclass(frozen=True)
-class ReadChange:
-    """What a change of read state did to one user's notifications: which ids changed, and
-    how many of theirs are unread after it."""
+class Change:
+    """What a change of state (read, archived, snoozed...) did to one user's notifications:
+    which ids changed, and how many of theirs are unread after it."""
 
     ids: list[int]
     unread_count: int
 
 
-def mark_read(*, notifications: QuerySet[Notification]) -> dict[int, ReadChange]:
+def mark_read(*, notifications: QuerySet[Notification]) -> dict[int, Change]:
     """Mark the unread ones among ``notifications`` read; return the change per owner.
 
     Serves one notification, all of a user's (``selectors.inbox``) and an admin's selection
@@ -135,17 +141,142 @@ def mark_read(*, notifications: QuerySet[Notification]) -> dict[int, ReadChange]
         changed = _lock_by_owner(notifications.filter(read_at__isnull=True))
         _update(changed, read_at=timezone.now())
         counts = _announce(changed)
-    return {user_id: ReadChange(ids, counts[user_id]) for user_id, ids in changed.items()}
+    return {user_id: Change(ids, counts[user_id]) for user_id, ids in changed.items()}
 
 
-def mark_unread(*, notifications: QuerySet[Notification]) -> dict[int, ReadChange]:
+def mark_unread(*, notifications: QuerySet[Notification]) -> dict[int, Change]:
     """Mark the read ones among ``notifications`` unread (an admin action); return the change
-    per owner. Their ``event: read`` carries ``"ids": []`` and ``unread_ids``."""
+    per owner. Their ``event: read`` carries ``"ids": []`` and ``unread_ids``. Archived and
+    snoozed ones stay read: they are out of the inbox, and its count."""
     with transaction.atomic():
-        changed = _lock_by_owner(notifications.filter(read_at__isnull=False))
+        changed = _lock_by_owner(
+            notifications.filter(
+                read_at__isnull=False, archived_at__isnull=True, snoozed_until__isnull=True
+            )
+        )
         _update(changed, read_at=None)
         counts = _announce({user_id: [] for user_id in changed}, unread_ids=changed)
-    return {user_id: ReadChange(ids, counts[user_id]) for user_id, ids in changed.items()}
+    return {user_id: Change(ids, counts[user_id]) for user_id, ids in changed.items()}
+
+
+class InvalidSnooze(ValueError):
+    """A time a notification cannot be snoozed until: naive, past, or too far ahead."""
+
+
+# How far ahead a snooze may go.
+MAX_SNOOZE = timedelta(days=90)
+
+
+def archive(*, notifications: QuerySet[Notification]) -> dict[int, Change]:
+    """Put away the ones among ``notifications`` not yet archived, and mark them read (a
+    snoozed one is archived instead); return the change per owner, told as ``archived``."""
+    with transaction.atomic():
+        changed = _lock_by_owner(notifications.filter(archived_at__isnull=True))
+        now = timezone.now()
+        _update(changed, archived_at=now, read_at=Coalesce("read_at", now), snoozed_until=None)
+        return _told("archived", changed)
+
+
+def unarchive(*, notifications: QuerySet[Notification]) -> dict[int, Change]:
+    """Bring the archived ones among ``notifications`` back to the inbox, as read as they
+    were; told as ``unarchived``, with the notifications."""
+    with transaction.atomic():
+        changed = _lock_by_owner(notifications.filter(archived_at__isnull=False))
+        _update(changed, archived_at=None)
+        return _told("unarchived", changed, with_notifications=True)
+
+
+def snooze(*, notifications: QuerySet[Notification], until: datetime) -> dict[int, Change]:
+    """Hide ``notifications`` until ``until`` (read meanwhile; an archived one comes out of
+    the archive to wait); told as ``snoozed``. :func:`wake_snoozed` brings them back.
+
+    Raises ``InvalidSnooze`` for a time without a zone, not in the future, or more than
+    ``MAX_SNOOZE`` ahead.
+    """
+    now = timezone.now()
+    if timezone.is_naive(until):
+        raise InvalidSnooze("The time must say its zone, e.g. 2026-12-07T09:00:00+01:00.")
+    if until <= now:
+        raise InvalidSnooze("The time must be in the future.")
+    if until > now + MAX_SNOOZE:
+        raise InvalidSnooze(f"The time must be within {MAX_SNOOZE.days} days.")
+    with transaction.atomic():
+        changed = _lock_by_owner(notifications)
+        _update(changed, snoozed_until=until, read_at=Coalesce("read_at", now), archived_at=None)
+        return _told("snoozed", changed, until=until.isoformat())
+
+
+def unsnooze(*, notifications: QuerySet[Notification]) -> dict[int, Change]:
+    """Bring the snoozed ones among ``notifications`` back now, unread; told as
+    ``unsnoozed``, with the notifications."""
+    with transaction.atomic():
+        changed = _lock_by_owner(notifications.filter(snoozed_until__isnull=False))
+        _update(changed, snoozed_until=None, read_at=None)
+        return _told("unsnoozed", changed, with_notifications=True)
+
+
+def wake_snoozed(*, user_id: int | None = None, limit: int = 1000) -> int:
+    """Bring back, unread, up to ``limit`` snoozed notifications (of ``user_id``, or anyone's)
+    whose time has come; tell their owners' streams (``unsnoozed``); return how many.
+
+    Every server process calls this on a timer, and the API for its reader before it lists
+    or counts (no server may be running streams). The rows are claimed by one statement that
+    skips rows another call holds, and changes only rows still due, so each comes back
+    exactly once however many processes run it at the same moment.
+    """
+    due = Notification.objects.filter(snoozed_until__lte=timezone.now())
+    if user_id is not None:
+        due = due.filter(recipient_id=user_id)
+        if not due.exists():  # the usual answer, without a write
+            return 0
+    with transaction.atomic():
+        claimed = due.select_for_update(skip_locked=True).order_by().values("pk")[:limit]
+        woken = store.update_returning(due.filter(pk__in=claimed), snoozed_until=None, read_at=None)
+        by_owner: dict[int, list[int]] = defaultdict(list)
+        rows = Notification.objects.filter(pk__in=woken).order_by("pk")
+        for pk, owner in rows.values_list("pk", "recipient_id"):
+            by_owner[owner].append(pk)
+        _told("unsnoozed", dict(by_owner), with_notifications=True)
+    return len(woken)
+
+
+def _told(
+    event: str,
+    changed: dict[int, list[int]],
+    *,
+    until: str | None = None,
+    with_notifications: bool = False,
+) -> dict[int, Change]:
+    """Tell each owner in ``changed`` of ``event`` on their ids, after commit; return the
+    change per owner, with their new unread counts."""
+    counts = _unread_counts(changed)
+    rows: dict[int, Notification] = {}
+    if with_notifications:
+        ids = [pk for pks in changed.values() for pk in pks]
+        rows = Notification.objects.in_bulk(ids)
+    _publish_on_commit(
+        [
+            (
+                user_id,
+                messages.state(
+                    event,
+                    ids=ids,
+                    unread_count=counts[user_id],
+                    until=until,
+                    notifications=[_pair(rows[pk]) for pk in ids if pk in rows]
+                    if with_notifications
+                    else None,
+                ),
+            )
+            for user_id, ids in sorted(changed.items())
+        ]
+    )
+    return {user_id: Change(ids, counts[user_id]) for user_id, ids in changed.items()}
+
+
+def _pair(notification: Notification) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A notification as a state message carries it: payload and params."""
+    return stored_payload(notification), notification.params
 
 
 def _lock_by_owner(notifications: QuerySet[Notification]) -> dict[int, list[int]]:
@@ -217,13 +348,7 @@ def _announce(
     (read in one query for all of them) after commit; return the counts."""
     if not read_ids:
         return {}
-    counts = dict(
-        Notification.objects.filter(recipient_id__in=read_ids, read_at__isnull=True)
-        .values("recipient_id")
-        .annotate(n=Count("*"))
-        .values_list("recipient_id", "n")
-    )
-    counts = {user_id: counts.get(user_id, 0) for user_id in read_ids}
+    counts = _unread_counts(read_ids)
     _publish_on_commit(
         [
             (
@@ -238,6 +363,20 @@ def _announce(
         ]
     )
     return counts
+
+
+def _unread_counts(users: Iterable[int]) -> dict[int, int]:
+    """Count the unread notifications of each of ``users`` in one query."""
+    users = list(users)
+    if not users:
+        return {}
+    counts = dict(
+        Notification.objects.filter(recipient_id__in=users, read_at__isnull=True)
+        .values("recipient_id")
+        .annotate(n=Count("*"))
+        .values_list("recipient_id", "n")
+    )
+    return {user_id: counts.get(user_id, 0) for user_id in users}
 
 
 def revoke_streams(*, user_id: int) -> None:

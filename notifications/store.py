@@ -8,6 +8,9 @@ in one order is what keeps concurrent bulk calls from deadlocking.
 set-based statement (two with a dedupe key): for thousands of recipients, the ORM's work
 per row in Python (building each instance, preparing each field for ``bulk_create``) costs
 far more than the database's own.
+
+``update_returning`` is the other write the ORM cannot say: an ``UPDATE`` that tells which
+rows it changed, how claims (emails, snoozes that come due) are taken exactly once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from notifications.models import Notification, StreamCounter
 
@@ -166,3 +169,37 @@ def _sql() -> dict[str, str]:
         "insert_unless_deduped": _INSERT.format(where=_UNLESS_DEDUPED.format(**names), **names),
         "lock": _LOCK.format(**names),
     }
+
+
+def update_returning(rows: QuerySet[Notification], **values: Any) -> list[int]:
+    """Set ``values`` on ``rows`` in one statement and return the ids it changed, which the
+    ORM's ``update()`` does not tell (RETURNING: PostgreSQL, SQLite 3.35 and later)."""
+    where, params = rows.query.get_compiler(connection=connection).compile(rows.query.where)
+    return update(where, params, values)
+
+
+def update(
+    where: str, where_params: Sequence[Any], values: dict[str, Any], *, unflushed: bool = False
+) -> list[int]:
+    """Set ``values`` on the notifications matching ``where`` (SQL) in one statement; return
+    their ids. ``unflushed`` lets PostgreSQL commit without waiting for the disk
+    (``synchronous_commit`` off for this statement's own transaction): every session sees
+    the change at once, and only a crash of the database itself may forget it."""
+    meta = Notification._meta
+    quote = connection.ops.quote_name
+    fields = {f.name: f for f in meta.concrete_fields if f.name in values}
+    assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in values)
+    params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
+    settings_cte = settings_join = ""
+    if unflushed and connection.vendor == "postgresql":
+        settings_cte = (
+            "WITH unflushed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
+        )
+        settings_join = " FROM unflushed"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{settings_cte}UPDATE {quote(meta.db_table)} SET {assignments}{settings_join} "
+            f"WHERE {where} RETURNING {quote(meta.pk.column)}",
+            [*params, *where_params],
+        )
+        return [row[0] for row in cursor.fetchall()]

@@ -111,36 +111,50 @@ NOTIFICATIONS = {
     # and the site's own account-security kind, which nobody can turn off.
     "KINDS": {
         "order.placed": {
+            "category": "orders",
+            "actions": [{"label": _("View order"), "url": "/orders/{order}/"}],
             "label": _("Order placed"),
             "email": False,
             "title": _("Order #{number} placed"),
             "body": _("We have received your order. Total: {total:.2f}."),
         },
         "order.paid": {
+            "category": "orders",
+            "actions": [{"label": _("View order"), "url": "/orders/{order}/"}],
             "label": _("Payment received"),
             "email": False,
             "title": _("Order #{number} paid"),
             "body": _("We have received your payment of {total:.2f}."),
         },
         "order.shipped": {
+            "category": "orders",
+            "actions": [
+                {"label": _("View order"), "url": "/orders/{order}/"},
+                {"label": _("Track parcel"), "url": "https://parcels.example.com/track/{order}"},
+            ],
             "label": _("Order shipped"),
             "email": True,
             "title": _("Order #{number} shipped"),
             "body": _("Your order is on its way."),
         },
         "order.delivered": {
+            "category": "orders",
+            "actions": [{"label": _("View order"), "url": "/orders/{order}/"}],
             "label": _("Order delivered"),
             "email": True,
             "title": _("Order #{number} delivered"),
             "body": _("Your order has been delivered."),
         },
         "order.cancelled": {
+            "category": "orders",
+            "actions": [{"label": _("View order"), "url": "/orders/{order}/"}],
             "label": _("Order cancelled"),
             "email": True,
             "title": _("Order #{number} cancelled"),
             "body": _("Your order has been cancelled."),
         },
         "account.security": {
+            "category": "account",
             "label": _("Account security"),
             "critical": True,
             "email": True,
@@ -148,6 +162,8 @@ NOTIFICATIONS = {
             "body": _("If this was not you, reset your password now and tell us."),
         },
     },
+    # The inbox's tabs, in this order.
+    "CATEGORIES": {"orders": _("Orders"), "account": _("Account")},
     # GET /metrics answers its bearer only (404 while unset); PROMETHEUS_MULTIPROC_DIR,
     # read by prometheus-client itself, makes one scrape cover every server process.
     "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,

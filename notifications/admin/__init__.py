@@ -342,7 +342,7 @@ class NotificationAdmin(admin.ModelAdmin):
         return reverse(f"admin:{self._url_name(view)}", current_app=self.admin_site.name)
 
 
-def _count(changes: dict[int, services.ReadChange]) -> int:
+def _count(changes: dict[int, services.Change]) -> int:
     return sum(len(change.ids) for change in changes.values())
 
 

@@ -48,6 +48,7 @@ from notifications.api.serializers import (
     ReadResultSerializer,
     UnreadCountSerializer,
 )
+from notifications.api.triage import Triage
 from notifications.conf import conf
 from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
 from notifications.models import Notification
@@ -166,11 +167,18 @@ class InboxPagination(IntegerCursorPagination):
                 "unread",
                 bool,
                 description="`true`: only unread notifications; `false` (default): all.",
-            )
+            ),
+            OpenApiParameter(
+                "archived", bool, description="`true`: only archived ones (left out otherwise)."
+            ),
+            OpenApiParameter(
+                "snoozed", bool, description="`true`: only snoozed ones (left out otherwise)."
+            ),
+            OpenApiParameter("category", str, description="Only the kinds of this category."),
         ],
         responses={
             200: NotificationSerializer(many=True),
-            400: OpenApiResponse(ErrorSerializer, description="Bad `unread` value."),
+            400: OpenApiResponse(ErrorSerializer, description="A bad filter value."),
             401: _ERRORS[401],
         },
     ),
@@ -186,9 +194,10 @@ class InboxPagination(IntegerCursorPagination):
     ),
 )
 class NotificationViewSet(
-    SignedIn, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    SignedIn, Triage, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """The signed-in user's notifications. Another user's are never found (404)."""
+    """The signed-in user's notifications, archived and snoozed ones too. Another user's are
+    never found (404)."""
 
     serializer_class = NotificationSerializer
     pagination_class = InboxPagination
@@ -198,14 +207,20 @@ class NotificationViewSet(
     def get_queryset(self) -> QuerySet[Notification]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator, signed in as nobody
             return Notification.objects.none()
-        return selectors.inbox(_user_id(self.request))
+        return selectors.notifications_of(_user_id(self.request))
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # A plain dict: a QueryDict would make "?unread=" mean "not given", as in HTML forms.
         query = InboxQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
+        given = query.validated_data
+        services.wake_snoozed(user_id=_user_id(request))
         inbox = selectors.inbox(
-            _user_id(request), unread_only=query.validated_data.get("unread") == "true"
+            _user_id(request),
+            unread_only=given.get("unread") == "true",
+            archived=given.get("archived") == "true",
+            snoozed=given.get("snoozed") == "true",
+            kinds=conf.kinds_of(given["category"]) if "category" in given else None,
         )
         page = self.paginate_queryset(inbox)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -220,12 +235,20 @@ class NotificationViewSet(
 
     @extend_schema(
         summary="Count your unread notifications",
-        description="The number a notification bell shows.",
+        description="The number a notification bell shows, and each category's (archived and "
+        "snoozed notifications are read, so never counted).",
         responses={200: UnreadCountSerializer, 401: _ERRORS[401]},
     )
     @action(detail=False, url_path="unread-count", pagination_class=None)
     def unread_count(self, request: Request) -> Response:
-        return Response({"unread_count": selectors.unread_count(_user_id(request))})
+        services.wake_snoozed(user_id=_user_id(request))
+        by_kind = selectors.unread_by_kind(_user_id(request))
+        by_category = dict.fromkeys(conf.CATEGORIES, 0)
+        for kind, count in by_kind.items():
+            category = conf.category(kind)
+            if category is not None:
+                by_category[category] += count
+        return Response({"unread_count": sum(by_kind.values()), "by_category": by_category})
 
     @extend_schema(
         summary="Mark one notification read",
@@ -237,7 +260,8 @@ class NotificationViewSet(
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
         notification = self.get_object()
-        return self._mark_read(selectors.inbox(_user_id(request)).filter(pk=notification.pk))
+        mine = self.get_queryset().filter(pk=notification.pk)
+        return self._changed(services.mark_read(notifications=mine))
 
     @extend_schema(
         summary="Mark all your notifications read",
@@ -247,14 +271,7 @@ class NotificationViewSet(
     )
     @action(detail=False, methods=["post"], url_path="read-all", pagination_class=None)
     def read_all(self, request: Request) -> Response:
-        return self._mark_read(selectors.inbox(_user_id(request)))
-
-    def _mark_read(self, notifications: QuerySet[Notification]) -> Response:
-        user_id = _user_id(self.request)
-        change = services.mark_read(notifications=notifications).get(user_id)
-        if change is None:  # nothing was unread: nothing changed, nobody counted yet
-            change = services.ReadChange(ids=[], unread_count=selectors.unread_count(user_id))
-        return Response({"ids": change.ids, "unread_count": change.unread_count})
+        return self._changed(services.mark_read(notifications=self.get_queryset()))
 
 
 class TokenRateThrottle(ScopedRateThrottle):

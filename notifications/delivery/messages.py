@@ -42,6 +42,8 @@ ROUTE_PROBE = "notifications.route_probe"  # {"n", "shard"}: proves routes a hub
 # From publishers to one user's streams.
 NOTIFICATION = "notifications.notification"  # {"payload": {...}[, "params"]}: the API's shape
 READ_STATE = "notifications.read_state"  # {"ids", "unread_count"[, "unread_ids"]}
+# {"event": "archived" | ..., "ids", "unread_count"[, "until"][, "notifications"]}
+STATE = "notifications.state"
 CLOSE_USER_STREAMS = "notifications.close_user_streams"  # credentials stopped being good
 CLOSE_STREAM = "notifications.close_stream"  # {"connection": str}: evicted over the limit
 
@@ -96,6 +98,28 @@ def read_state(
     message: Message = {"type": READ_STATE, "ids": ids, "unread_count": unread_count}
     if unread_ids is not None:
         message["unread_ids"] = unread_ids
+    return message
+
+
+def state(
+    event: str,
+    *,
+    ids: list[int],
+    unread_count: int,
+    until: str | None = None,
+    notifications: list[tuple[dict[str, Any], dict[str, Any] | None]] | None = None,
+) -> Message:
+    """Another change of state than reads, told as ``event`` (``archived``, ``unarchived``,
+    ``snoozed``, ``unsnoozed``): ``ids`` changed, leaving ``unread_count``; a snooze says
+    ``until``, and what comes back carries its ``notifications`` (payload and params, as
+    :func:`notification`'s), rendered by each stream in its reader's language."""
+    message: Message = {"type": STATE, "event": event, "ids": ids, "unread_count": unread_count}
+    if until is not None:
+        message["until"] = until
+    if notifications is not None:
+        message["notifications"] = [list(pair) for pair in notifications]
+        size = FRAME_BYTES * (1 + len(notifications))
+        message["size"] = size + len(json.dumps(message["notifications"], separators=(",", ":")))
     return message
 
 

@@ -234,6 +234,8 @@ class Stream:
                         yield frame
             case messages.READ_STATE:
                 yield frames.read_state(message)
+            case messages.STATE:
+                yield frames.state(message, language=self.language)
             case messages.CLOSE_USER_STREAMS:
                 raise Closed("revoked")
             case messages.REVOKED_LATELY:

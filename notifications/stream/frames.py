@@ -19,10 +19,11 @@ def notification(
 ) -> bytes:
     """Return the ``notification`` event of a stored row or of its live payload, rendered in
     the stream's ``language`` (the active one by default): a row with its parameters, a
-    payload with the ``params`` its message carried (a free-text one is sent as published)."""
+    payload with the ``params`` its message carried and its actions (a free-text one without
+    actions is sent as published)."""
     if isinstance(row_or_payload, Notification):
         row_or_payload = notification_payload(row_or_payload, language)
-    elif params is not None:
+    else:
         row_or_payload = live_payload(row_or_payload, params, language)
     return sse.json_event("notification", row_or_payload, id=row_or_payload["seq"])
 
@@ -44,3 +45,14 @@ def resync(*, reason: str, missed: int) -> bytes:
 def read_state(message: dict[str, Any]) -> bytes:
     """Return the ``read`` event of a read-state message: its fields but the type."""
     return sse.json_event("read", {k: v for k, v in message.items() if k != "type"})
+
+
+def state(message: dict[str, Any], *, language: str | None = None) -> bytes:
+    """Return the event of another change of state (``messages.state``), the notifications
+    it brings back rendered in ``language``."""
+    data = {k: v for k, v in message.items() if k not in {"type", "event", "size"}}
+    if "notifications" in data:
+        data["notifications"] = [
+            live_payload(payload, params, language) for payload, params in data["notifications"]
+        ]
+    return sse.json_event(message["event"], data)

@@ -5,6 +5,8 @@ Each of these would otherwise be a query or a Redis call per stream:
 - every few seconds (``LIVENESS_SECONDS``), renew the process's liveness key, so its
   connection slots keep counting; if Redis had forgotten the process (a restart), re-add
   every slot at once, so the limit holds again and the newest streams over it are closed;
+  and bring back the snoozed notifications whose time came, telling their users' streams
+  wherever they are (every process does, each notification comes back once);
 - every heartbeat, renew the slots' leases, sweep the database for doorbells and
   revocations that never arrived, and close the streams of accounts that were deactivated
   or deleted without a signal (``QuerySet.update()``, raw SQL);
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from notifications import metrics, selectors
+from notifications import metrics, selectors, services
 from notifications.conf import conf
 from notifications.delivery import messages, publish
 from notifications.delivery.outages import unreachable
@@ -41,6 +43,8 @@ STOP_WAIT_SECONDS = 3.0
 # And then for their last bytes to leave: once the stop is over, Twisted drops every
 # connection without writing what it still holds, and a client would see a cut stream.
 FLUSH_SECONDS = 0.2
+# Snoozed notifications brought back by one statement.
+WAKE_BATCH = 500
 # How often the event loop's lag is measured: cheap, and often enough to catch a pause.
 LAG_INTERVAL = 0.5
 
@@ -66,6 +70,7 @@ class Upkeep:
             await asyncio.sleep(max(min(LIVENESS_SECONDS, beat_at - loop.time()), 0))
             if self.inboxes:
                 await self.keep_alive()
+            await self.wake_snoozed()
             if loop.time() >= beat_at:
                 beat_at = loop.time() + conf.HEARTBEAT_SECONDS
                 await self.beat()
@@ -84,6 +89,18 @@ class Upkeep:
             log("Redis had forgotten this process's streams: counting them again.")
             await self.renew_slots()
         self.redis_away = False
+
+    async def wake_snoozed(self) -> None:
+        """Bring back the snoozed notifications that are due, in batches until none is left.
+
+        Every process does this, streams or not, so a snooze comes back within a few
+        seconds of its time while any server runs; the claim lets each come back once.
+        """
+        try:
+            while await on_thread(services.wake_snoozed, limit=WAKE_BATCH) == WAKE_BATCH:
+                pass
+        except Exception:
+            logger.warning("Could not bring back snoozed notifications.", exc_info=True)
 
     async def beat(self) -> None:
         if self.inboxes:

@@ -207,7 +207,9 @@ async def test_live_notification_with_seq_id(user: Any, other_user: Any) -> None
     assert payload["title"] == "Order #1\nshipped"
     assert payload["data"] == {"n": 1} and payload["read"] is False
     fields = {"id", "seq", "kind", "title", "body", "url", "data", "created_at", "read"}
+    fields |= {"category", "actions", "archived", "snoozed_until"}
     assert set(payload) == fields
+    assert payload["category"] == "orders" and payload["archived"] is False
     await stream.close()
 
 
