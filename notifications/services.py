@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from notifications import content, preferences, store
 from notifications.content import InvalidNotification
@@ -195,11 +196,19 @@ def snooze(*, notifications: QuerySet[Notification], until: datetime) -> dict[in
     """
     now = timezone.now()
     if timezone.is_naive(until):
-        raise InvalidSnooze("The time must say its zone, e.g. 2026-12-07T09:00:00+01:00.")
+        raise InvalidSnooze(gettext("The time must say its zone, e.g. +01:00 or Z."))
     if until <= now:
-        raise InvalidSnooze("The time must be in the future.")
+        raise InvalidSnooze(gettext("The time must be in the future."))
     if until > now + MAX_SNOOZE:
-        raise InvalidSnooze(f"The time must be within {MAX_SNOOZE.days} days.")
+        days = MAX_SNOOZE.days
+        raise InvalidSnooze(
+            ngettext(
+                "The time must be within %(days)d day.",
+                "The time must be within %(days)d days.",
+                days,
+            )
+            % {"days": days}
+        )
     with transaction.atomic():
         changed = _lock_by_owner(notifications)
         _update(changed, snoozed_until=until, read_at=Coalesce("read_at", now), archived_at=None)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from notifications.conf import conf
@@ -90,13 +91,17 @@ class InboxQuerySerializer(serializers.Serializer):
 
     def validate_category(self, value: str) -> str:
         if value not in conf.CATEGORIES:
-            known = ", ".join(conf.CATEGORIES) or "none"
-            raise serializers.ValidationError(f"No category {value!r}; known: {known}.")
+            known = ", ".join(conf.CATEGORIES) or "-"
+            raise serializers.ValidationError(
+                gettext("No category %(name)r; known: %(known)s.") % {"name": value, "known": known}
+            )
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("archived") == attrs.get("snoozed") == "true":
-            raise serializers.ValidationError("A notification is archived or snoozed, not both.")
+            raise serializers.ValidationError(
+                gettext("A notification is archived or snoozed, not both.")
+            )
         return attrs
 
 
@@ -128,7 +133,7 @@ class SnoozeSerializer(serializers.Serializer):
         except ValueError:
             until = None
         if until is None:
-            raise serializers.ValidationError("Not an ISO 8601 date and time.")
+            raise serializers.ValidationError(gettext("Not an ISO 8601 date and time."))
         return until
 
 
