@@ -81,6 +81,19 @@ def test_the_checks_run_with_djangos_own():
         {"order.shipped": {"mail": True}},
         {"": {"label": "Nameless"}},
         {"x" * 65: {"label": "Too long to store"}},
+        {"order.shipped": {"category": ""}},
+        {"order.shipped": {"category": 7}},
+        {"order.shipped": {"actions": {"label": "View", "url": "/orders/"}}},
+        {"order.shipped": {"actions": [{"label": "View"}]}},
+        {"order.shipped": {"actions": [{"label": "", "url": "/orders/"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "/o/", "target": "_blank"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "/orders/{order.pk}/"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "/orders/{0}/"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "{link}"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "javascript:{code}"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "//evil.example/{x}"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "https://{host}/x"}]}},
+        {"order.shipped": {"actions": [{"label": "View", "url": "orders/{order}/"}]}},
     ],
 )
 def test_malformed_kinds_are_refused(kinds: Any) -> None:
@@ -92,8 +105,22 @@ def test_well_formed_kinds_pass() -> None:
         "order.shipped": {"label": "Order shipped", "critical": False, "email": True},
         "account.security": {"label": "Account security", "critical": True},
         "bare": {},
+        "order.paid": {
+            "category": "orders",
+            "actions": [
+                {"label": "View", "url": "/orders/{order}/"},
+                {"label": "Track", "url": "https://parcels.example/track?n={order}"},
+            ],
+        },
     }
     assert error_ids({"KINDS": kinds, "EMAIL_AFTER_MINUTES": 0}) == []
+
+
+@pytest.mark.parametrize(
+    "categories", [["orders"], {"orders": 7}, {"": "Nameless"}, {7: "Seven"}, "orders"]
+)
+def test_malformed_categories_are_refused(categories: Any) -> None:
+    assert error_ids({"CATEGORIES": categories}) == ["notifications.E008"]
 
 
 @pytest.mark.parametrize("minutes", [-1, "15", None, float("nan"), True])

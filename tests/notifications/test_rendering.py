@@ -8,6 +8,7 @@ test cannot pass on an untranslated string.
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 from typing import Any
 
@@ -24,8 +25,10 @@ from notifications import services
 from notifications.checks import check_settings
 from notifications.content import ContentTooLarge, InvalidNotification
 from notifications.delivery import messages
+from notifications.delivery.payloads import stored_payload
 from notifications.i18n import rendering
 from notifications.models import Notification, UserLanguage
+from notifications.stream import frames
 from project.asgi import application
 from tests.recipes import recipe, shell_commands
 from tests.sse_client import AsgiStream
@@ -332,3 +335,21 @@ async def test_without_a_choice_the_stream_speaks_the_browsers_language(user: An
     await stream.close()
 
     assert live.json()["title"] == await sync_to_async(shipped)("ar", 3)
+
+
+def test_a_notification_brought_back_is_rendered_in_each_streams_language(user: Any) -> None:
+    """An ``unsnoozed`` or ``unarchived`` event carries its notifications as published (in
+    the publisher's words): each stream renders them, actions' labels too, in its own."""
+    (stored,) = services.notify(
+        user, kind="order.shipped", params={"number": 1042}, data={"order": 1042}
+    )
+    pair = (stored_payload(stored), stored.params)
+    message = messages.state("unsnoozed", ids=[stored.pk], unread_count=1, notifications=[pair])
+    for language in ("en", "de", "ar"):
+        event = json.loads(frames.state(message, language=language).split(b"data: ")[1])
+        [brought_back] = event["notifications"]
+        assert brought_back["title"] == shipped(language)
+        view = words(language, "View order")
+        assert language == "en" or view != "View order", "untranslated"
+        assert brought_back["actions"][0] == {"label": view, "url": "/orders/1042/"}
+        assert event["ids"] == [stored.pk] and event["unread_count"] == 1
