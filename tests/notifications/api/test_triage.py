@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -14,6 +16,7 @@ from notifications import services
 from notifications.delivery import messages
 from notifications.models import Notification
 from tests.notifications.api.test_views import LIST, UNREAD_COUNT, assert_error
+from tests.recipes import recipe
 
 pytestmark = pytest.mark.django_db
 
@@ -326,3 +329,22 @@ def test_a_bad_bulk_body_is_400(
     assert_error(post(alice, f"/api/notifications/{action}/", body), 400)
     assert Notification.objects.filter(archived_at__isnull=False).count() == 0
     assert Notification.objects.filter(read_at__isnull=False).count() == 0
+
+
+def test_the_readmes_categories_and_actions_pass_the_checks_and_show(
+    settings: Any, alice: Client, user: Any
+) -> None:
+    example: dict[str, Any] = {}
+    exec(recipe("readme-kind-actions"), example)
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, **example["NOTIFICATIONS"]}
+    call_command("check", stdout=StringIO())  # raises SystemCheckError on any error
+
+    [shipped] = services.notify(user, kind="order.shipped", title="Shipped", data={"order": 1042})
+    item = alice.get(f"/api/notifications/{shipped.pk}/").json()
+    assert item["category"] == "orders"
+    assert item["actions"] == [
+        {"label": "View order", "url": "/orders/1042/"},
+        {"label": "Track parcel", "url": "https://parcels.example.com/track/1042"},
+    ]
+    assert count(alice)["by_category"] == {"orders": 1}
+    assert listed(alice, category="orders") == [shipped.pk]
