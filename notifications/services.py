@@ -331,7 +331,8 @@ def prune(*, older_than: timedelta, read_only: bool = False) -> int:
     """
     doomed = Notification.objects.filter(created_at__lt=timezone.now() - older_than)
     if read_only:
-        doomed = doomed.filter(read_at__isnull=False)
+        # A snoozed notification is read only until it comes back: it is kept.
+        doomed = doomed.filter(read_at__isnull=False, snoozed_until__isnull=True)
     with transaction.atomic():
         highest = (
             doomed.filter(recipient_id=OuterRef("user_id"))

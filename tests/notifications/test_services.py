@@ -30,6 +30,7 @@ from notifications.services import (
     notify,
     prune,
     revoke_streams,
+    snooze,
 )
 from notifications.stream import frames
 from tests.conftest import free_port
@@ -834,6 +835,18 @@ def test_prune_read_only_keeps_unread_notifications_however_old(user):
 
     assert list(Notification.objects.all()) == [old_unread]
     assert pruned_through(user) == 2
+
+
+def test_prune_read_only_keeps_snoozed_notifications_which_come_back_unread(user):
+    snoozed = send(user)[0]
+    snooze(
+        notifications=Notification.objects.filter(pk=snoozed.pk),
+        until=timezone.now() + timedelta(days=1),
+    )
+    age(snoozed, days=400)
+
+    assert prune(older_than=timedelta(days=30), read_only=True) == 0
+    assert list(Notification.objects.all()) == [snoozed]
 
 
 def test_the_pruned_watermark_never_goes_back(user):
