@@ -6,13 +6,14 @@ users' open streams exactly as a ``notify()`` call from code would.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -22,38 +23,104 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from notifications import selectors, services
 
 if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
     from django_stubs_ext import StrOrPromise
 from notifications.admin.connections import connection_urls
+from notifications.conf import conf
 from notifications.i18n import rendering
 from notifications.models import Notification
 
 User = get_user_model()
 
+# What each action reports; plural on the "count" they are formatted with.
+MARKED_READ = ngettext_lazy(
+    "Marked %(count)d notification as read.", "Marked %(count)d notifications as read.", "count"
+)
+MARKED_UNREAD = ngettext_lazy(
+    "Marked %(count)d notification as unread.",
+    "Marked %(count)d notifications as unread.",
+    "count",
+)
+ARCHIVED = ngettext_lazy(
+    "Archived %(count)d notification.", "Archived %(count)d notifications.", "count"
+)
+UNARCHIVED = ngettext_lazy(
+    "Brought %(count)d notification back from the archive.",
+    "Brought %(count)d notifications back from the archive.",
+    "count",
+)
+UNSNOOZED = ngettext_lazy(
+    "Brought %(count)d notification back from snooze.",
+    "Brought %(count)d notifications back from snooze.",
+    "count",
+)
+
 AUDIENCES = ("users", "group", "everyone")
 MESSAGE_FIELDS = ("kind", "title", "body", "url")
 
 
-class ReadFilter(admin.SimpleListFilter):
-    """Filter on read state, which the model stores as a nullable timestamp."""
+class StateFilter(admin.SimpleListFilter):
+    """Filter on a state the model stores as a nullable timestamp: set ("yes") or not."""
 
-    title = _("read")
-    parameter_name = "read"
+    field: str
+    labels: tuple[StrOrPromise, StrOrPromise]  # of "yes" and "no"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
-        return [("yes", _("Read")), ("no", _("Unread"))]
+        return list(zip(("yes", "no"), self.labels, strict=True))
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[Notification]
     ) -> QuerySet[Notification]:
         if self.value() in ("yes", "no"):
-            return queryset.filter(read_at__isnull=self.value() == "no")
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == "no"})
         return queryset
+
+
+class ReadFilter(StateFilter):
+    title = _("read")
+    parameter_name = "read"
+    field = "read_at"
+    labels = (_("Read"), _("Unread"))
+
+
+class ArchivedFilter(StateFilter):
+    title = _("archived")
+    parameter_name = "archived"
+    field = "archived_at"
+    labels = (_("Archived"), _("Not archived"))
+
+
+class SnoozedFilter(StateFilter):
+    """Snoozed: until a time, including one that has come and the upkeep has yet to wake."""
+
+    title = _("snoozed")
+    parameter_name = "snoozed"
+    field = "snoozed_until"
+    labels = (_("Snoozed"), _("Not snoozed"))
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    """Filter on the category of the kind: the model stores kinds, the settings group them."""
+
+    title = _("category")
+    parameter_name = "category"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
+        return list(conf.CATEGORIES.items())
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Notification]
+    ) -> QuerySet[Notification]:
+        category = self.value()
+        if category is None:
+            return queryset
+        return queryset.filter(kind__in=conf.kinds_of(category))
 
 
 def _is_user_key(value: object) -> bool:
@@ -193,9 +260,25 @@ class NotificationAdmin(admin.ModelAdmin):
     theirs; the search finds the site's language, which the rows hold.
     """
 
-    list_display = ("recipient", "kind", "shown_title", "created_at", "read")
+    list_display = (
+        "recipient",
+        "kind",
+        "category",
+        "shown_title",
+        "created_at",
+        "read",
+        "archived",
+        "snoozed",
+    )
     list_display_links = ("shown_title",)
-    list_filter = ("kind", ReadFilter, "created_at")
+    list_filter = (
+        "kind",
+        CategoryFilter,
+        ReadFilter,
+        ArchivedFilter,
+        SnoozedFilter,
+        "created_at",
+    )
     list_select_related = ("recipient",)
     search_fields = (
         "title",
@@ -207,6 +290,7 @@ class NotificationAdmin(admin.ModelAdmin):
         "recipient",
         "seq",
         "kind",
+        "category",
         "shown_title",
         "shown_body",
         "params",
@@ -214,19 +298,52 @@ class NotificationAdmin(admin.ModelAdmin):
         "data",
         "created_at",
         "read_at",
+        "archived_on",
+        "snoozed",
         "dedupe_key",
     )
-    readonly_fields = ("seq", "shown_title", "shown_body", "params", "dedupe_key")
+    readonly_fields = (
+        "seq",
+        "category",
+        "shown_title",
+        "shown_body",
+        "params",
+        "archived_on",
+        "snoozed",
+        "dedupe_key",
+    )
     # The send page picks users with this field's autocomplete; declaring it here makes
     # Django's system checks require a user admin with search_fields, which that needs.
     autocomplete_fields = ("recipient",)
-    actions = ("mark_as_read", "mark_as_unread")
+    actions = ("mark_as_read", "mark_as_unread", "archive", "unarchive", "unsnooze")
     change_list_template = "admin/notifications/notification/change_list.html"
     send_form_template = "admin/notifications/send.html"
 
     @admin.display(boolean=True, description=_("read"), ordering="read_at")
     def read(self, notification: Notification) -> bool:
         return notification.read
+
+    @admin.display(boolean=True, description=_("archived"), ordering="archived_at")
+    def archived(self, notification: Notification) -> bool:
+        return notification.archived
+
+    @admin.display(description=_("archived at"))
+    def archived_on(self, notification: Notification) -> str:
+        return self._shown(notification.archived_at)
+
+    @admin.display(description=_("snoozed until"), ordering="snoozed_until")
+    def snoozed(self, notification: Notification) -> str:
+        return self._shown(notification.snoozed_until)
+
+    @admin.display(description=_("category"))
+    def category(self, notification: Notification) -> str:
+        name = conf.category(notification.kind)
+        return self._shown(None if name is None else conf.CATEGORIES.get(name, name))
+
+    def _shown(self, value: object) -> str:
+        """Return ``value`` as the changelist shows a field's, since the read-only page shows
+        what a method returns as it is (a date unlocalised, None as "None")."""
+        return str(display_for_value(value, self.get_empty_value_display()))
 
     @admin.display(description=_("title"), ordering="title")
     def shown_title(self, notification: Notification) -> str:
@@ -308,23 +425,35 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark as read"), permissions=["change"])
     def mark_as_read(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        changed = _count(services.mark_read(notifications=queryset))
-        message = ngettext(
-            "Marked %(count)d notification as read.",
-            "Marked %(count)d notifications as read.",
-            changed,
-        )
-        self.message_user(request, message % {"count": changed}, messages.SUCCESS)
+        self._change(request, queryset, services.mark_read, MARKED_READ)
 
     @admin.action(description=_("Mark as unread"), permissions=["change"])
     def mark_as_unread(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        changed = _count(services.mark_unread(notifications=queryset))
-        message = ngettext(
-            "Marked %(count)d notification as unread.",
-            "Marked %(count)d notifications as unread.",
-            changed,
-        )
-        self.message_user(request, message % {"count": changed}, messages.SUCCESS)
+        self._change(request, queryset, services.mark_unread, MARKED_UNREAD)
+
+    @admin.action(description=_("Archive"), permissions=["change"])
+    def archive(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        self._change(request, queryset, services.archive, ARCHIVED)
+
+    @admin.action(description=_("Bring back from the archive"), permissions=["change"])
+    def unarchive(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        self._change(request, queryset, services.unarchive, UNARCHIVED)
+
+    @admin.action(description=_("Bring back from snooze (now)"), permissions=["change"])
+    def unsnooze(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        self._change(request, queryset, services.unsnooze, UNSNOOZED)
+
+    def _change(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Notification],
+        service: Callable[..., dict[int, services.Change]],
+        report: _StrPromise,
+    ) -> None:
+        """Change the selection through ``service``, which tells the owners' streams, and
+        say how many notifications changed (``report`` is plural on ``count``)."""
+        changed = _count(service(notifications=queryset))
+        self.message_user(request, report % {"count": changed}, messages.SUCCESS)
 
     def delete_model(self, request: HttpRequest, obj: Notification) -> None:
         # Through the service, so deleting an unread one corrects the owner's badge live.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,10 +12,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import formats, timezone
 
 from notifications.delivery import messages
 from notifications.models import Notification
-from notifications.services import mark_read, notify
+from notifications.services import archive, mark_read, notify, snooze
 from tests.notifications.test_content import HOSTILE_LINKS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -373,3 +376,164 @@ def test_staff_without_the_add_permission_cannot_send(client, make_user):
 
 def test_the_admin_configuration_passes_djangos_checks():
     assert admin.site.get_model_admin(Notification).check() == []
+
+
+# --- archive, snooze and categories ------------------------------------------------------
+
+
+@pytest.fixture
+def until() -> datetime:
+    """When the snoozed notification of :func:`triage` comes back."""
+    return (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+
+
+@pytest.fixture
+def triage(user: Any, other_user: Any, until: datetime) -> dict[str, Notification]:
+    """Alice archived "Order #8 shipped" and snoozed "Password changed"; Bob's "Welcome" (of
+    no category) is in his inbox, unread."""
+    [shipped] = notify(user, kind="order.shipped", title="Order #8 shipped", data={"order": 8})
+    [password] = notify(user, kind="account.security", title="Password changed")
+    [welcome] = notify(other_user, kind="info", title="Welcome")
+    archive(notifications=Notification.objects.filter(pk=shipped.pk))
+    snooze(notifications=Notification.objects.filter(pk=password.pk), until=until)
+    return {"shipped": shipped, "password": password, "welcome": welcome}
+
+
+def shown(moment: datetime) -> str:
+    """``moment`` as the admin shows a date and time."""
+    return formats.localize(timezone.template_localtime(moment))
+
+
+def cells(content: str, column: str) -> list[str]:
+    """The ``column`` cells of the changelist's rows, in order, tags stripped (an icon shown
+    as its alt text)."""
+    pattern = rf'<t[dh] class="field-{column}(?: [^"]*)?">(.*?)</t[dh]>'
+    found = re.findall(pattern, content, flags=re.S)
+    return [re.sub(r'<img [^>]*alt="([^"]*)"[^>]*>|<[^>]+>', r"\1", cell).strip() for cell in found]
+
+
+def test_the_changelist_shows_category_archive_and_snooze(staff_client, triage, until):
+    content = staff_client.get(CHANGELIST, {"o": "4"}).content.decode()  # by title
+
+    assert cells(content, "shown_title") == ["Order #8 shipped", "Password changed", "Welcome"]
+    assert cells(content, "category") == ["Orders", "Account", "-"]
+    assert cells(content, "archived") == ["True", "False", "False"]
+    assert cells(content, "snoozed") == ["-", shown(until), "-"]
+
+
+def test_the_change_page_shows_category_archive_and_snooze(staff_client, triage, until):
+    url = reverse("admin:notifications_notification_change", args=[triage["password"].pk])
+
+    content = staff_client.get(url).content.decode()
+
+    for label in ("Category", "Archived at", "Snoozed until"):
+        assert f"<label>{label}:</label>" in content
+    assert shown(until) in content
+
+
+@pytest.mark.parametrize(
+    ("params", "titles"),
+    [
+        ({"archived": "yes"}, ["Order #8 shipped"]),
+        ({"archived": "no"}, ["Password changed", "Welcome"]),
+        ({"snoozed": "yes"}, ["Password changed"]),
+        ({"snoozed": "no"}, ["Order #8 shipped", "Welcome"]),
+        ({"category": "orders"}, ["Order #8 shipped"]),
+        ({"category": "account"}, ["Password changed"]),
+        ({"category": "nonesuch"}, []),
+        ({"category": "account", "snoozed": "no"}, []),
+        ({"archived": "no", "read": "no"}, ["Welcome"]),
+    ],
+)
+def test_the_changelist_filters_by_archive_snooze_and_category(
+    staff_client, triage, params, titles
+):
+    assert listed(staff_client, **params) == titles
+
+
+def test_the_category_filter_offers_each_category_by_its_label(staff_client, triage):
+    content = staff_client.get(CHANGELIST).content.decode()
+
+    for name, label in (("orders", "Orders"), ("account", "Account")):
+        assert f'href="?category={name}">{label}</a>' in content
+
+
+def state_messages(published: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str, list]]:
+    return [(user_id, sent["event"], sent["ids"]) for user_id, sent in published]
+
+
+def test_archive_puts_the_selection_away_read_and_tells_the_owners_streams(
+    staff_client, user, other_user, triage, published, django_capture_on_commit_callbacks
+):
+    chosen = [triage["shipped"], triage["password"], triage["welcome"]]  # one archived already
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(staff_client, "archive", chosen)
+
+    assert messages_of(response) == ["Archived 2 notifications."]
+    for notification in Notification.objects.all():
+        assert notification.archived_at is not None
+        assert notification.read_at is not None
+        assert notification.snoozed_until is None
+    assert state_messages(published) == [
+        (user.pk, "archived", [triage["password"].pk]),
+        (other_user.pk, "archived", [triage["welcome"].pk]),
+    ]
+    assert [sent["unread_count"] for _, sent in published] == [0, 0]
+
+
+def test_unarchive_brings_the_archived_back_and_sends_them_to_the_streams(
+    staff_client, user, triage, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(staff_client, "unarchive", [triage["shipped"], triage["welcome"]])
+
+    assert messages_of(response) == ["Brought 1 notification back from the archive."]
+    shipped = Notification.objects.get(pk=triage["shipped"].pk)
+    assert shipped.archived_at is None
+    assert shipped.read_at is not None, "it comes back as read as it was"
+    [(user_id, sent)] = published
+    assert (user_id, sent["event"], sent["ids"]) == (user.pk, "unarchived", [shipped.pk])
+    assert [payload["title"] for payload, _params in sent["notifications"]] == ["Order #8 shipped"]
+
+
+def test_unsnooze_brings_the_snoozed_back_unread_now(
+    staff_client, user, triage, published, django_capture_on_commit_callbacks
+):
+    chosen = [triage["password"], triage["shipped"], triage["welcome"]]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(staff_client, "unsnooze", chosen)
+
+    assert messages_of(response) == ["Brought 1 notification back from snooze."]
+    password = Notification.objects.get(pk=triage["password"].pk)
+    assert (password.snoozed_until, password.read_at) == (None, None)
+    [(user_id, sent)] = published
+    assert (user_id, sent["event"], sent["ids"]) == (user.pk, "unsnoozed", [password.pk])
+    assert sent["unread_count"] == 1
+    assert [payload["id"] for payload, _params in sent["notifications"]] == [password.pk]
+
+
+def test_an_action_that_changes_nothing_says_so_and_tells_nobody(
+    staff_client, triage, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(staff_client, "unsnooze", [triage["welcome"]])
+
+    assert messages_of(response) == ["Brought 0 notifications back from snooze."]
+    assert published == []
+
+
+def test_the_new_columns_filters_and_actions_speak_the_staff_members_language(staff_client, triage):
+    content = staff_client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+
+    for german in ("Archivieren", "Aus dem Archiv zurückholen", "Nicht zurückgestellt"):
+        assert german in content
+    assert "Bestellungen" in cells(content, "category")
+    response = staff_client.post(
+        CHANGELIST,
+        {"action": "archive", ACTION_CHECKBOX_NAME: [triage["welcome"].pk]},
+        HTTP_ACCEPT_LANGUAGE="de",
+        follow=True,
+    )
+    assert messages_of(response) == ["1 Benachrichtigung archiviert."]
