@@ -357,7 +357,7 @@ async def test_a_bearer_token_calls_the_api_and_opens_streams_itself_or_with_a_t
                 assert event.id == str(last_seq + 1)
                 assert json.loads(event.data)["title"] == "Embedded"
         count = await client.get("/api/notifications/unread-count/", headers=bearer)
-        assert count.json() == {"unread_count": unread + 1}
+        assert count.json() == {"unread_count": unread + 1, "by_category": {}}
         listed = await client.get("/api/notifications/", headers=bearer)
         assert listed.status_code == 200, listed.text
         newest = listed.json()["results"][0]
