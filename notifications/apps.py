@@ -12,6 +12,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import checks, receivers  # noqa: F401  (registers checks, receivers)
+        from notifications.push import keys  # noqa: F401  (registers the VAPID keys' check)
 
         # daphne installs its Twisted reactor before it loads the site (its own command line,
         # ``notifications.serve``): whatever the site's ASGI application, its streams end and

@@ -40,6 +40,7 @@ KIND_KEYS: dict[str, type | tuple[type, ...]] = {
     "body": TEXT,
     "category": str,
     "actions": (list, tuple),
+    "push": bool,
 }
 # The kind column's length: a longer registered kind could never be stored.
 KIND_MAX_LENGTH = 64

@@ -55,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     # label and a URL template over the notification's data: [{"label": _("View order"),
     # "url": "/orders/{order}/"}] (``notifications.actions``).
     "KINDS": {},
+    # Web Push (``notifications.push``): {"PRIVATE_KEY": ..., "PUBLIC_KEY": ..., "SUBJECT":
+    # "mailto:ops@example.com"}, the VAPID keys as ``manage.py generate_vapid_keys`` prints
+    # them (base64url). None: no push, at no cost. A kind says "push": True to be pushed by
+    # default to users with no open stream; each user may change that per kind.
+    "WEBPUSH": None,
     # The categories' labels, in the order the inbox shows them: {"orders": _("Orders")}.
     # A category that kinds name and this leaves out is shown by its name, after these.
     "CATEGORIES": {},
@@ -101,6 +106,7 @@ class Kind:
     body: StrOrPromise | None = None
     category: str | None = None
     actions: tuple[Action, ...] = ()
+    push: bool = False
 
 
 class NotificationSettings:
@@ -209,6 +215,11 @@ class NotificationSettings:
         return None if title is None else (title, spec.get("body"))
 
     @property
+    def WEBPUSH(self) -> dict[str, str] | None:
+        value = self._get("WEBPUSH")
+        return None if not value else {str(k): str(v) for k, v in dict(value).items()}
+
+    @property
     def EMAIL_AFTER_MINUTES(self) -> float:
         return float(self._get("EMAIL_AFTER_MINUTES"))
 
@@ -242,6 +253,7 @@ def _kind(name: str, spec: dict[str, Any]) -> Kind:
         title=spec.get("title"),
         body=spec.get("body"),
         category=None if spec.get("category") is None else str(spec["category"]),
+        push=bool(spec.get("push", False)),
         actions=tuple(Action(a["label"], str(a["url"])) for a in spec.get("actions", ())),
     )
 

@@ -169,6 +169,16 @@ doorbells_dropped = _counter(
     "Doorbells not sent because the channel layer failed or hung, or too many were waiting.",
 )
 
+push_sent = _counter("notifications_push_sent", "Web Push messages a push service accepted.")
+push_failed = _counter(
+    "notifications_push_failed",
+    "Web Push messages given up on: refused, or failing after every retry.",
+)
+push_subscriptions_removed = _counter(
+    "notifications_push_subscriptions_removed",
+    "Web Push subscriptions deleted because their push service said they are gone (404, 410).",
+)
+
 
 def written(message: dict[str, Any] | None = None, *, replay: bool = False) -> None:
     """Count a notification frame written to a stream; time it if it came live."""

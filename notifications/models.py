@@ -119,6 +119,8 @@ class Preference(models.Model):
     kind = models.CharField(max_length=64)
     in_app = models.BooleanField(default=True, verbose_name="in-app")
     email = models.BooleanField(default=False)
+    # Web Push while no stream of the user is open (``notifications.push``).
+    push = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -152,3 +154,32 @@ class UserLanguage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.language} for user {self.user_id}"
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push subscription (``PushSubscription.toJSON()``) for one user.
+
+    The endpoint is the push service's URL for that browser: one row each, so a browser
+    that subscribes again, or for another user who signed in there, updates its row.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
+    endpoint = models.CharField(max_length=2048, unique=True)
+    # The browser's P-256 public key and auth secret (base64url), for RFC 8291 encryption.
+    p256dh = models.CharField(max_length=128)
+    auth = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user", "-updated_at"]
+
+    def __str__(self) -> str:
+        return f"push subscription of user {self.user_id}"
+
+    @property
+    def info(self) -> dict[str, object]:
+        """The subscription as pywebpush and the browser write it."""
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}

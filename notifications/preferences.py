@@ -30,7 +30,7 @@ __all__ = [
     "turn_email_off",
 ]
 
-SWITCHES = ("in_app", "email")
+SWITCHES = ("in_app", "email", "push")
 # The key of ``change()``'s body that sets the user's language rather than a kind.
 LANGUAGE = "language"
 # Up to this many recipients, notify() asks about them by id; above, it reads every user
@@ -51,11 +51,19 @@ class Choice:
     in_app: bool
     email: bool
     critical: bool
+    # Web Push while no stream is open (``notifications.push``): the user's to choose, even
+    # for a critical kind, which is never muted but may reach a closed browser or not.
+    push: bool = False
 
 
 def _default(kind: Kind) -> Choice:
     return Choice(
-        kind=kind.name, label=kind.label, in_app=True, email=kind.email, critical=kind.critical
+        kind=kind.name,
+        label=kind.label,
+        in_app=True,
+        email=kind.email,
+        critical=kind.critical,
+        push=kind.push,
     )
 
 
@@ -65,17 +73,19 @@ def choices_for(user_id: int) -> list[Choice]:
     if not kinds:
         return []
     made = {
-        kind: (in_app, email)
-        for kind, in_app, email in Preference.objects.filter(
+        kind: (in_app, email, push)
+        for kind, in_app, email, push in Preference.objects.filter(
             user_id=user_id, kind__in=list(kinds)
-        ).values_list("kind", "in_app", "email")
+        ).values_list("kind", "in_app", "email", "push")
     }
     choices = []
     for kind in kinds.values():
         choice = _default(kind)
-        if kind.name in made and not kind.critical:
-            in_app, email = made[kind.name]
-            choice = replace(choice, in_app=in_app, email=email)
+        if kind.name in made:
+            in_app, email, push = made[kind.name]
+            choice = replace(choice, push=push)
+            if not kind.critical:
+                choice = replace(choice, in_app=in_app, email=email)
         choices.append(choice)
     return choices
 
@@ -109,8 +119,8 @@ def _unknown_kind(kind: str) -> str:
 
 
 def change(*, user_id: int, changes: Any) -> list[Choice]:
-    """Apply ``{kind: {"in_app": bool, "email": bool}, "language": code}`` (either switch
-    may be left out; ``"language"`` too, and null forgets the user's language).
+    """Apply ``{kind: {"in_app": bool, "email": bool, "push": bool}, "language": code}`` (any
+    switch may be left out; ``"language"`` too, and null forgets the user's language).
 
     Everything is checked before anything is written, so a refused change changes nothing.
     Return every choice afterwards.
@@ -134,10 +144,11 @@ def change(*, user_id: int, changes: Any) -> list[Choice]:
             current[kind],
             in_app=asked.get("in_app", current[kind].in_app),
             email=asked.get("email", current[kind].email),
+            push=asked.get("push", current[kind].push),
         )
         check_choice(kind, in_app=wanted[kind].in_app, email=wanted[kind].email)
     with transaction.atomic():
-        _store(user_id, [choice for choice in wanted.values() if not choice.critical])
+        _store(user_id, wanted.values())
         if LANGUAGE in changes:
             languages.store(user_id, language)
     return [wanted.get(kind, choice) for kind, choice in current.items()]
@@ -146,13 +157,15 @@ def change(*, user_id: int, changes: Any) -> list[Choice]:
 def _switches(kind: str, switches: Any) -> dict[str, bool]:
     if not isinstance(switches, dict) or not switches:
         raise InvalidPreferences(
-            gettext('%(kind)s must be an object with "in_app" and/or "email", each true or false.')
+            gettext(
+                '%(kind)s must be an object with "in_app", "email" or "push", each true or false.'
+            )
             % {"kind": repr(kind)}
         )
     for name, value in switches.items():
         if name not in SWITCHES:
             raise InvalidPreferences(
-                gettext('%(kind)s has an unknown switch %(name)s: use "in_app" or "email".')
+                gettext('%(kind)s has an unknown switch %(name)s: use "in_app", "email" or "push".')
                 % {"kind": repr(kind), "name": repr(name)}
             )
         if not isinstance(value, bool):
@@ -165,7 +178,13 @@ def _switches(kind: str, switches: Any) -> dict[str, bool]:
 
 def _store(user_id: int, choices: Iterable[Choice]) -> None:
     rows = [
-        Preference(user_id=user_id, kind=choice.kind, in_app=choice.in_app, email=choice.email)
+        Preference(
+            user_id=user_id,
+            kind=choice.kind,
+            in_app=choice.in_app,
+            email=choice.email,
+            push=choice.push,
+        )
         for choice in choices
     ]
     if rows:
@@ -174,7 +193,7 @@ def _store(user_id: int, choices: Iterable[Choice]) -> None:
                 rows,
                 update_conflicts=True,
                 unique_fields=["user", "kind"],
-                update_fields=["in_app", "email", "updated_at"],
+                update_fields=["in_app", "email", "push", "updated_at"],
             )
 
 

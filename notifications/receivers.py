@@ -1,7 +1,9 @@
-"""Close a user's open streams when their credentials stop being good.
+"""Close a user's open streams when their credentials stop being good; push what commits.
 
 Logging out, changing the password and deactivation each revoke the user's streams
 (``services.revoke_streams``): every stream of that user on every server process closes.
+Each committed ``notify()`` goes to Web Push (``notifications.push.sender``), which does
+nothing while push is off.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_init, post_save
 from django.dispatch import receiver
 
-from notifications.services import revoke_streams
+from notifications.push import sender
+from notifications.services import notifications_stored, revoke_streams
+
+notifications_stored.connect(sender.on_stored, dispatch_uid="notifications.push")
 
 
 @receiver(user_logged_out, dispatch_uid="notifications.revoke_on_logout")

@@ -14,6 +14,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
@@ -34,6 +35,7 @@ __all__ = [
     "delete_notification",
     "mark_read",
     "mark_unread",
+    "notifications_stored",
     "notify",
     "prune",
     "revoke_streams",
@@ -42,6 +44,10 @@ __all__ = [
     "unsnooze",
     "wake_snoozed",
 ]
+
+# Sent after commit with the notifications one ``notify()`` stored (``notifications=``): Web
+# Push listens (``notifications.push.sender``).
+notifications_stored = Signal()
 
 # Recipients per statement: keeps parameter lists small on every database and locks in order.
 _BATCH = 500
@@ -100,6 +106,11 @@ def notify(
         for batch in batches:
             stored += write(batch, fields)
         _publish_on_commit([(n.recipient_id, _live_message(n)) for n in stored])
+        if stored and notifications_stored.has_listeners():
+            transaction.on_commit(
+                partial(notifications_stored.send, sender=Notification, notifications=stored),
+                robust=True,
+            )
     return stored
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from notifications.api import monitoring, preferences, unsubscribe
+from notifications.api import monitoring, preferences, push, unsubscribe
 from notifications.api import views as api
 from notifications.stream import view
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/token/", api.TokenObtainView.as_view(), name="token"),
     path("api/token/refresh/", api.TokenRefreshView.as_view(), name="token-refresh"),
     path("api/preferences/", preferences.PreferencesView.as_view(), name="preferences"),
+    path("api/push/public-key/", push.PublicKeyView.as_view(), name="push-public-key"),
+    path("api/push/subscriptions/", push.SubscriptionsView.as_view(), name="push-subscriptions"),
     path(
         "notifications/unsubscribe/<str:token>/",
         unsubscribe.unsubscribe,

@@ -106,6 +106,14 @@ NOTIFICATIONS = {
     "MAX_CONNECTIONS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", "5")),
     "REDIS_URL": REDIS_URL,
     "REDIS_PREFIX": os.environ.get("NOTIFICATIONS_REDIS_PREFIX", "notifications"),
+    # Web Push, on when both keys are set (``manage.py generate_vapid_keys`` prints them).
+    "WEBPUSH": {
+        "PRIVATE_KEY": os.environ["WEBPUSH_PRIVATE_KEY"],
+        "PUBLIC_KEY": os.environ["WEBPUSH_PUBLIC_KEY"],
+        "SUBJECT": os.environ.get("WEBPUSH_SUBJECT", "mailto:webmaster@localhost"),
+    }
+    if os.environ.get("WEBPUSH_PRIVATE_KEY") and os.environ.get("WEBPUSH_PUBLIC_KEY")
+    else None,
     "ROUTED_FANOUT": _env_count("NOTIFICATIONS_ROUTED_FANOUT", "64"),
     # What users choose per kind (the inbox's preferences panel): the orders app's kinds,
     # and the site's own account-security kind, which nobody can turn off.
@@ -127,6 +135,7 @@ NOTIFICATIONS = {
             "body": _("We have received your payment of {total:.2f}."),
         },
         "order.shipped": {
+            "push": True,
             "category": "orders",
             "actions": [
                 {"label": _("View order"), "url": "/orders/{order}/"},
@@ -138,6 +147,7 @@ NOTIFICATIONS = {
             "body": _("Your order is on its way."),
         },
         "order.delivered": {
+            "push": True,
             "category": "orders",
             "actions": [{"label": _("View order"), "url": "/orders/{order}/"}],
             "label": _("Order delivered"),
@@ -154,6 +164,7 @@ NOTIFICATIONS = {
             "body": _("Your order has been cancelled."),
         },
         "account.security": {
+            "push": True,
             "category": "account",
             "label": _("Account security"),
             "critical": True,

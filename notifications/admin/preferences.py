@@ -22,7 +22,7 @@ class PreferenceForm(forms.ModelForm):
 
     class Meta:
         model = Preference
-        fields = ("user", "kind", "in_app", "email")
+        fields = ("user", "kind", "in_app", "email", "push")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,8 +52,8 @@ class PreferenceAdmin(admin.ModelAdmin):
     """One row per choice a user made; kinds without a row follow their defaults."""
 
     form = PreferenceForm
-    list_display = ("user", "kind", "label", "in_app", "email", "updated_at")
-    list_filter = ("kind", "in_app", "email")
+    list_display = ("user", "kind", "label", "in_app", "email", "push", "updated_at")
+    list_filter = ("kind", "in_app", "email", "push")
     list_select_related = ("user",)
     search_fields = ("user__username", "user__email", "kind")
     autocomplete_fields = ("user",)

@@ -37,6 +37,7 @@ _CHOICE = inline_serializer(
         "label": serializers.CharField(help_text="Its name for people."),
         "in_app": serializers.BooleanField(help_text="Stored and streamed to the user."),
         "email": serializers.BooleanField(help_text="Emailed when left unread."),
+        "push": serializers.BooleanField(help_text="Web Push while no stream is open."),
         "critical": serializers.BooleanField(help_text="Locked: the user cannot change it."),
     },
 )
@@ -61,7 +62,11 @@ _CHANGE = {
     "properties": {"language": {"type": "string", "nullable": True, "example": "de"}},
     "additionalProperties": {
         "type": "object",
-        "properties": {"in_app": {"type": "boolean"}, "email": {"type": "boolean"}},
+        "properties": {
+            "in_app": {"type": "boolean"},
+            "email": {"type": "boolean"},
+            "push": {"type": "boolean"},
+        },
         "additionalProperties": False,
         "minProperties": 1,
     },

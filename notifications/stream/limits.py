@@ -330,6 +330,20 @@ class RedisSlots:
                     found[int(user_id)] = sorted(member.decode() for member in members)
         return await self._of_live_processes(found)
 
+    async def watching(self, user_ids: Sequence[int]) -> set[int]:
+        """Return those of ``user_ids`` holding a live slot (an open stream) anywhere."""
+        now = time.time()
+        async with self._client().pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.zrangebyscore(self._key(user_id), now, "+inf")
+            answers = await pipe.execute()
+        found = {
+            user_id: [member.decode() for member in members]
+            for user_id, members in zip(user_ids, answers, strict=True)
+            if members
+        }
+        return set(await self._of_live_processes(found))
+
     async def _of_live_processes(self, found: dict[int, list[str]]) -> dict[int, list[str]]:
         """Leave out the slots of processes whose liveness key expired: they count no more."""
         processes = sorted({process_of(slot_id) for ids in found.values() for slot_id in ids})
@@ -389,6 +403,12 @@ class LocalSlots:
     async def release_all(self, releasing: Sequence[Slot]) -> None:
         for slot in releasing:
             await self.release(slot)
+
+    async def watching(self, user_ids: Sequence[int]) -> set[int]:
+        """Return those of ``user_ids`` holding a live slot in this process."""
+        return {
+            user_id for user_id in user_ids if self._leases.get(user_id) and self._live(user_id)
+        }
 
     async def by_user(self) -> dict[int, list[str]]:
         """Return the live slot ids of each user holding any, in this process."""

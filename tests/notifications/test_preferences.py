@@ -41,6 +41,7 @@ def test_a_user_without_choices_gets_the_defaults_in_the_settings_order(
             "in_app": True,
             "email": True,
             "critical": False,
+            "push": False,
         },
         {
             "kind": "order.placed",
@@ -48,6 +49,7 @@ def test_a_user_without_choices_gets_the_defaults_in_the_settings_order(
             "in_app": True,
             "email": False,
             "critical": False,
+            "push": False,
         },
         {
             "kind": "account.security",
@@ -55,6 +57,7 @@ def test_a_user_without_choices_gets_the_defaults_in_the_settings_order(
             "in_app": True,
             "email": True,
             "critical": True,
+            "push": False,
         },
     ]
 

@@ -42,9 +42,21 @@ def test_every_registered_kind_with_its_defaults(alice: Client, settings: Any) -
         "in_app": True,
         "email": True,
         "critical": False,
+        "push": True,
     }
     security = next(k for k in kinds if k["kind"] == "account.security")
     assert security["critical"] is True and security["in_app"] is True
+    placed = next(k for k in kinds if k["kind"] == "order.placed")
+    assert placed["push"] is False
+
+
+def test_push_may_be_chosen_for_any_kind_even_a_critical_one(alice: Client) -> None:
+    response = patch(alice, {"order.placed": {"push": True}, "account.security": {"push": False}})
+    assert response.status_code == 200, response.content
+    kinds = {k["kind"]: k for k in alice.get(URL).json()["kinds"]}
+    assert kinds["order.placed"]["push"] is True and kinds["order.placed"]["in_app"] is True
+    assert kinds["account.security"]["push"] is False
+    assert kinds["account.security"]["in_app"] is True and kinds["account.security"]["email"]
 
 
 def test_a_change_is_answered_with_every_choice_and_kept(alice: Client) -> None:
@@ -73,7 +85,8 @@ def test_a_jwt_client_may_change_them(client: Client, user: Any) -> None:
         ({"order.shipped": {"email": False}, "account.security": {"in_app": False}}, "critical"),
         ({"order.shipped": {"email": "no"}}, "true or false"),
         ({"order.shipped": {"email": None}}, "true or false"),
-        ({"order.shipped": {"push": True}}, "push"),
+        ({"order.shipped": {"push": "yes"}}, "push"),
+        ({"order.shipped": {"sms": True}}, "sms"),
         ({"order.shipped": []}, "order.shipped"),
         ([{"order.shipped": {"email": False}}], "JSON object"),
         ("not json", "JSON"),
