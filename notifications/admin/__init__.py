@@ -475,4 +475,4 @@ def _count(changes: dict[int, services.Change]) -> int:
     return sum(len(change.ids) for change in changes.values())
 
 
-from notifications.admin import preferences  # noqa: E402, F401  (registers the preferences admin)
+from notifications.admin import preferences, push  # noqa: E402, F401  (register their admins)

@@ -19,6 +19,7 @@ from notifications.push import keys
 from notifications.push.sender import sender
 from notifications.stream.limits import new_slot, slots
 from tests.push_service import PushService, Subscription
+from tests.recipes import recipe, shell_commands
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -222,3 +223,41 @@ def test_the_check_refuses_keys_that_could_not_sign(settings: Any, change: dict[
     spec = {"PRIVATE_KEY": pair.private_key, "PUBLIC_KEY": pair.public_key, "SUBJECT": SUBJECT}
     settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "WEBPUSH": {**spec, **change}}
     assert [e.id for e in keys.check_keys()] == ["notifications.E009"]
+
+
+def test_the_readmes_keys_and_settings_turn_push_on(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, service: PushService, user: Any
+) -> None:
+    ((python, manage, name),) = shell_commands(recipe("readme-webpush-keys"))
+    assert (python, manage) == ("python", "manage.py")
+    out = StringIO()
+    call_command(name, stdout=out)
+    for line in out.getvalue().split():
+        variable, value = line.split("=", 1)
+        monkeypatch.setenv(variable, value)
+    example: dict[str, Any] = {}
+    exec(recipe("readme-webpush-settings"), example)
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, **example["NOTIFICATIONS"]}
+    call_command("check", stdout=StringIO())
+    service.expected_public_key = example["NOTIFICATIONS"]["WEBPUSH"]["PUBLIC_KEY"]
+
+    subscribed(service, user)
+    services.notify(user, kind="order.shipped", title="Shipped")
+    [delivery] = service.wait_for(1)
+    assert delivery.json()["title"] == "Shipped"
+    assert delivery.claims["sub"] == "mailto:ops@shop.example.com"
+
+
+def test_the_admin_lists_subscriptions_and_lets_staff_delete_one(
+    service: PushService, user: Any, staff_user: Any
+) -> None:
+    browser = subscribed(service, user)
+    staff = Client()
+    staff.force_login(staff_user)
+    listing = staff.get("/admin/notifications/pushsubscription/")
+    assert listing.status_code == 200 and b"127.0.0.1" in listing.content
+    [row] = PushSubscription.objects.all()
+    assert staff.get(f"/admin/notifications/pushsubscription/{row.pk}/change/").status_code == 200
+    deleted = staff.post(f"/admin/notifications/pushsubscription/{row.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not PushSubscription.objects.filter(endpoint=browser.endpoint).exists()
