@@ -6,7 +6,7 @@ Each of these would otherwise be a query or a Redis call per stream:
   connection slots keep counting; if Redis had forgotten the process (a restart), re-add
   every slot at once, so the limit holds again and the newest streams over it are closed;
   and bring back the snoozed notifications whose time came, telling their users' streams
-  wherever they are (every process does, each notification comes back once);
+  wherever they are (every process serving streams does, each comes back once);
 - every heartbeat, renew the slots' leases, sweep the database for doorbells and
   revocations that never arrived, and close the streams of accounts that were deactivated
   or deleted without a signal (``QuerySet.update()``, raw SQL);
@@ -24,6 +24,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from notifications import metrics, selectors, services
@@ -93,12 +94,16 @@ class Upkeep:
     async def wake_snoozed(self) -> None:
         """Bring back the snoozed notifications that are due, in batches until none is left.
 
-        Every process does this, streams or not, so a snooze comes back within a few
-        seconds of its time while any server runs; the claim lets each come back once.
+        Every process serving streams does this, whether or not it serves the users whose
+        snoozes are due (the API brings back its reader's own), so a snooze comes back
+        within a few seconds of its time; the claim lets each come back once.
         """
         try:
             while await on_thread(services.wake_snoozed, limit=WAKE_BATCH) == WAKE_BATCH:
                 pass
+        except (OperationalError, InterfaceError) as e:
+            # The database is away: streams say so already, every few seconds would be noise.
+            logger.debug("Could not bring back snoozed notifications: %r", e)
         except Exception:
             logger.warning("Could not bring back snoozed notifications.", exc_info=True)
 

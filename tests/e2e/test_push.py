@@ -10,15 +10,32 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications.models import PushSubscription
 from notifications.push import keys
+from notifications.stream.limits import slots
 from tests.e2e.conftest import client, send
 from tests.e2e.listener import Listener
 from tests.push_service import PushService
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def until_no_stream(server: Any, user_id: int) -> None:
+    """Wait until the servers' connection slots (in Redis) hold no stream of ``user_id``."""
+    configured = {
+        **settings.NOTIFICATIONS,
+        "REDIS_URL": server.env["REDIS_URL"],
+        "REDIS_PREFIX": server.env["NOTIFICATIONS_REDIS_PREFIX"],
+    }
+    with override_settings(NOTIFICATIONS=configured):
+        async with asyncio.timeout(15):
+            while await slots().watching([user_id]):
+                await asyncio.sleep(0.05)
+        await slots().aclose()
 
 
 async def test_a_push_only_while_no_stream_is_open_anywhere(start_server: Any, user: Any) -> None:
@@ -42,8 +59,9 @@ async def test_a_push_only_while_no_stream_is_open_anywhere(start_server: Any, u
             assert (await stream.next()).event == "connected"
             await sync_to_async(send)(server, user.username, "Seen live", kind="order.shipped")
             await stream.next_named("notification")
-        # The stream's slot is freed as it closes; the command's process sees that in Redis.
-        await asyncio.sleep(0.5)
+        # The stream's slot is freed once the server sees it closed: then the command's
+        # process finds no stream of the user in Redis.
+        await until_no_stream(server, user.pk)
         await sync_to_async(send)(server, user.username, "Pushed", kind="order.shipped")
         [delivery] = await asyncio.to_thread(service.wait_for, 1, 30)
         assert delivery.json()["title"] == "Pushed"
