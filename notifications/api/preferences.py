@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications import preferences
-from notifications.api import parsers
+from notifications.api import parsers, users
 from notifications.api.serializers import ErrorSerializer
 from notifications.api.views import SignedIn
 from notifications.i18n import languages
@@ -84,7 +84,7 @@ class PreferencesView(SignedIn, APIView):
         tags=["preferences"],
     )
     def get(self, request: Request) -> Response:
-        user_id = _user_id(request)
+        user_id = users.user_id(request)
         return self._choices(preferences.choices_for(user_id), languages.chosen(user_id))
 
     @extend_schema(
@@ -111,7 +111,7 @@ class PreferencesView(SignedIn, APIView):
         tags=["preferences"],
     )
     def patch(self, request: Request) -> Response:
-        user_id = _user_id(request)
+        user_id = users.user_id(request)
         try:
             choices = preferences.change(user_id=user_id, changes=request.data)
         except preferences.InvalidPreferences as e:
@@ -125,8 +125,3 @@ class PreferencesView(SignedIn, APIView):
         return Response(
             {"kinds": [dataclasses.asdict(choice) for choice in choices], "language": language}
         )
-
-
-def _user_id(request: Request) -> int:
-    """The signed-in user's id (``IsAuthenticated`` has let only them through)."""
-    return int(request.user.pk)  # type: ignore[arg-type]

@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications.api.serializers import ErrorSerializer
-from notifications.api.views import JSONErrors, SignedIn, _user_id
+from notifications.api.users import user_id
+from notifications.api.views import JSONErrors, SignedIn
 from notifications.push import keys, subscriptions
 
 _OFF = OpenApiResponse(ErrorSerializer, description="Web Push is not configured on this site.")
@@ -77,7 +78,7 @@ class SubscriptionsView(SignedIn, APIView):
     def post(self, request: Request) -> Response:
         _keys()
         try:
-            _, created = subscriptions.subscribe(user_id=_user_id(request), info=request.data)
+            _, created = subscriptions.subscribe(user_id=user_id(request), info=request.data)
         except subscriptions.InvalidSubscription as e:
             raise ValidationError({"detail": str(e)}) from e
         return Response(status=201 if created else 200)
@@ -91,7 +92,7 @@ class SubscriptionsView(SignedIn, APIView):
     def delete(self, request: Request) -> Response:
         endpoint = request.data.get("endpoint") if isinstance(request.data, dict) else None
         try:
-            found = subscriptions.unsubscribe(user_id=_user_id(request), endpoint=endpoint)
+            found = subscriptions.unsubscribe(user_id=user_id(request), endpoint=endpoint)
         except subscriptions.InvalidSubscription as e:
             raise ValidationError({"detail": str(e)}) from e
         if not found:

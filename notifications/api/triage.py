@@ -25,6 +25,7 @@ from notifications.api.serializers import (
     ReadResultSerializer,
     SnoozeSerializer,
 )
+from notifications.api.users import user_id
 from notifications.models import Notification
 
 Service = Callable[..., dict[int, services.Change]]
@@ -120,9 +121,8 @@ class Triage(viewsets.GenericViewSet[Notification]):
     def _changed(self, changes: dict[int, services.Change]) -> Response:
         """Answer with the ids a change of the signed-in user's notifications changed, and
         their unread count after it."""
-        user_id = self.request.user.pk
-        assert isinstance(user_id, int), "the views require a signed-in user"
-        change = changes.get(user_id)
+        mine = user_id(self.request)
+        change = changes.get(mine)
         if change is None:  # nothing changed: nobody was told, nor counted
-            change = services.Change(ids=[], unread_count=selectors.unread_count(user_id))
+            change = services.Change(ids=[], unread_count=selectors.unread_count(mine))
         return Response({"ids": change.ids, "unread_count": change.unread_count})

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import InterfaceError, OperationalError
 from django.db.models import QuerySet
 from django.http import Http404
@@ -27,7 +26,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,6 +48,7 @@ from notifications.api.serializers import (
     UnreadCountSerializer,
 )
 from notifications.api.triage import Triage
+from notifications.api.users import signed_in, user_id
 from notifications.conf import conf
 from notifications.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_OUTAGE
 from notifications.models import Notification
@@ -96,18 +96,6 @@ def _first_message(errors: Any, field: str | None = None) -> str:
     if isinstance(errors, list):
         return _first_message(errors[0], field) if errors else gettext("Invalid input.")
     return f"{field}: {errors}" if field else str(errors)
-
-
-def _user(request: Request) -> AbstractBaseUser:
-    """Return the signed-in user of a view that requires one (``IsAuthenticated``)."""
-    if not isinstance(request.user, AbstractBaseUser):
-        raise NotAuthenticated()
-    return request.user
-
-
-def _user_id(request: Request) -> int:
-    user_id: int = _user(request).pk
-    return user_id
 
 
 class JSONErrors(InUsersLanguage):
@@ -207,16 +195,16 @@ class NotificationViewSet(
     def get_queryset(self) -> QuerySet[Notification]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator, signed in as nobody
             return Notification.objects.none()
-        return selectors.notifications_of(_user_id(self.request))
+        return selectors.notifications_of(user_id(self.request))
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # A plain dict: a QueryDict would make "?unread=" mean "not given", as in HTML forms.
         query = InboxQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         given = query.validated_data
-        services.wake_snoozed(user_id=_user_id(request))
+        services.wake_snoozed(user_id=user_id(request))
         inbox = selectors.inbox(
-            _user_id(request),
+            user_id(request),
             unread_only=given.get("unread") == "true",
             archived=given.get("archived") == "true",
             snoozed=given.get("snoozed") == "true",
@@ -228,7 +216,7 @@ class NotificationViewSet(
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         notification = self.get_object()
         try:
-            services.delete_notification(user_id=_user_id(request), notification_id=notification.pk)
+            services.delete_notification(user_id=user_id(request), notification_id=notification.pk)
         except services.NotificationNotFound as e:  # deleted meanwhile
             raise NotFound() from e
         return Response(status=204)
@@ -241,8 +229,8 @@ class NotificationViewSet(
     )
     @action(detail=False, url_path="unread-count", pagination_class=None)
     def unread_count(self, request: Request) -> Response:
-        services.wake_snoozed(user_id=_user_id(request))
-        by_kind = selectors.unread_by_kind(_user_id(request))
+        services.wake_snoozed(user_id=user_id(request))
+        by_kind = selectors.unread_by_kind(user_id(request))
         by_category = dict.fromkeys(conf.CATEGORIES, 0)
         for kind, count in by_kind.items():
             category = conf.category(kind)
@@ -324,5 +312,5 @@ class StreamTicketView(SignedIn, APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        ticket = StreamTicket.for_user(_user(request))
+        ticket = StreamTicket.for_user(signed_in(request))
         return Response({"ticket": str(ticket), "expires_in": conf.TICKET_LIFETIME_SECONDS})
