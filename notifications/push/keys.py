@@ -60,8 +60,8 @@ def generate() -> VapidKeys:
 def configured() -> VapidKeys | None:
     """Return the site's keys, or None when Web Push is off (no ``WEBPUSH``)."""
     spec = conf.WEBPUSH
-    if spec is None:
-        return None
+    if spec is None or not all(spec.get(key) for key in KEYS):
+        return None  # an incomplete setting: the check says so at start-up
     return VapidKeys(spec["PRIVATE_KEY"], spec["PUBLIC_KEY"], spec["SUBJECT"])
 
 

@@ -10,8 +10,10 @@ else. A 429, a 5xx or a network error is tried again after a backoff (or the ser
 ``Retry-After``), ``RETRIES`` times at most; a 404 or 410 means the browser unsubscribed,
 and its subscription is deleted.
 
-Pushes still queued when a process exits (a management command) are given ``DRAIN_SECONDS``
-to go (``atexit``).
+Pushes still queued when a process exits (a management command, a script) are given
+``DRAIN_SECONDS`` to go. The wait is registered where ``concurrent.futures`` registers its
+own shutdown, and so runs before it: a plain ``atexit`` handler would run after the thread
+pools stopped taking work, and the queued pushes could no longer read the database.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Sender:
                 )
                 thread.start()
                 ready.wait()
-                atexit.register(self.drain)
+                _at_exit(self.drain)
             assert self._loop is not None
             return self._loop
 
@@ -173,6 +175,15 @@ async def _post(session: Any, vapid: keys.VapidKeys, push: Push) -> tuple[int | 
         logger.info("Web Push to user %s had no answer: %r", push.user_id, e)
         return None, 0.0
     return int(response.status), 0.0
+
+
+def _at_exit(callback: Any) -> None:
+    """Call ``callback`` as the interpreter exits, before the thread pools shut down."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # not CPython
+        atexit.register(callback)
+    else:
+        register(callback)
 
 
 def _seconds(retry_after: str | None) -> float:
