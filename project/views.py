@@ -17,13 +17,17 @@ from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found
 from django.views.defaults import permission_denied as default_permission_denied
 
+from notifications.conf import conf
+
 
 @login_required
 @ensure_csrf_cookie
 def inbox(request: HttpRequest) -> HttpResponse:
     """Show the user's live inbox; the page loads and updates it through the API and stream.
 
-    The CSRF cookie is ensured because the page's script reads it to mark and delete.
+    The CSRF cookie is ensured because the page's script reads it to mark and delete. The
+    categories become the page's tabs, in their configured order, labelled in the reader's
+    language.
     """
     user: Any = request.user
     config = {
@@ -32,7 +36,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "apiPath": reverse("notifications:notification-list"),
         "preferencesPath": reverse("notifications:preferences"),
     }
-    return render(request, "inbox.html", {"config": config})
+    categories = list(conf.CATEGORIES.items())
+    return render(request, "inbox.html", {"config": config, "categories": categories})
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -1,5 +1,7 @@
-// The inbox page: the list, the bell, the toasts and the connection indicator, all driven
-// by the notifications client (stream) and its API helper. Every user-supplied string
+// The inbox page: tabs (all, one per category, snoozed, archived), the list, the bell, the
+// toasts and the connection indicator, all driven by the notifications client (stream) and
+// its API helper; each notification can be archived, snoozed, opened through its actions,
+// selected for bulk changes, from the mouse or the keyboard. Every user-supplied string
 // reaches the page through textContent or an attribute, never through HTML. Its words come
 // from Django's JavaScript catalog (loaded before it), its dates and numbers from Intl, both
 // in the page's language (<html lang>).
@@ -25,6 +27,7 @@ const emptyState = $("empty");
 const loadError = $("load-error");
 const toasts = $("toasts");
 const conn = $("conn");
+const tabs = [...document.querySelectorAll('#tabs [role="tab"]')];
 const pageTitle = document.title;
 
 const locale = document.documentElement.lang || undefined;
@@ -34,17 +37,23 @@ const absoluteFormat = new Intl.DateTimeFormat(locale, { dateStyle: "medium", ti
 const number = (n) => numberFormat.format(n);
 
 const api = createApi({ apiPath: config.apiPath });
-const items = new Map(); // id -> {data, el}
+const items = new Map(); // id -> {data, el}, the current tab's
+const selected = new Set(); // ids
+let currentTab = tabs.find((tab) => tab.getAttribute("aria-selected") === "true") ?? tabs[0];
 let nextPage = null;
 let loaded = false;
+let listVersion = 0;
 let unread = 0;
+let byCategory = {};
 let countVersion = 0;
+let countRequest = 0;
 let countTimer = null;
+let reloadTimer = null;
 
-// --- the unread count -------------------------------------------------------------------
-// The stream's `connected` and `read` events carry the true count; a new notification bumps
-// it at once, and a debounced API read corrects any overlap (a replayed notification that
-// `connected` already counted, a read that crossed a notification on the wire).
+// --- the unread counts ------------------------------------------------------------------
+// The stream's events carry the true total; a new notification bumps it at once, and a
+// debounced API read corrects any overlap (a replayed notification that `connected` already
+// counted, a read that crossed a notification on the wire) and gives each category's count.
 
 function setCount(n) {
   countVersion += 1;
@@ -53,20 +62,31 @@ function setCount(n) {
 }
 
 function bumpCount(delta) {
-  setCount(unread + delta);
+  if (delta) setCount(unread + delta);
 }
 
-function refreshCountSoon(delay = 600) {
+/** Ask for every count after a change settles; an answer older than the stream's is dropped. */
+function refreshCountsSoon(delay = 400) {
   clearTimeout(countTimer);
   countTimer = setTimeout(async () => {
     const version = countVersion;
+    const request = ++countRequest;
     try {
-      const n = await api.unreadCount();
-      if (version === countVersion) setCount(n);
+      const counts = await api.unreadCounts();
+      if (request !== countRequest) return;
+      byCategory = counts.by_category ?? {};
+      if (version === countVersion) setCount(counts.unread_count);
+      else renderTabCounts();
     } catch {
-      // The stream's next event will set it.
+      // The stream's next event asks again.
     }
   }, delay);
+}
+
+/** "3 unread", by the language's plural rule. */
+function unreadWords(count) {
+  const format = ngettext("%(count)s unread", "%(count)s unread", count);
+  return interpolate(format, { count: number(count) }, true);
 }
 
 function renderCount() {
@@ -85,21 +105,32 @@ function renderCount() {
   );
   markAllButton.disabled = unread === 0;
   document.title = unread ? `(${number(unread)}) ${pageTitle}` : pageTitle;
+  renderTabCounts();
   renderSummary();
+}
+
+/** Each tab's unread count: the total on "All", the category's on its own tab. */
+function renderTabCounts() {
+  for (const tab of tabs) {
+    const shown = tab.querySelector(".tab-count");
+    if (!shown) continue; // snoozed and archived notifications are read
+    const count = tab.dataset.tab === "all" ? unread : (byCategory[tab.dataset.category] ?? 0);
+    shown.textContent = count > 99 ? `${number(99)}+` : number(count);
+    shown.hidden = count === 0;
+    tab.querySelector(".tab-unread").textContent = count ? unreadWords(count) : "";
+  }
 }
 
 function renderSummary() {
   if (!loaded) return;
   if (items.size === 0) summary.textContent = gettext("Nothing here yet");
   else if (unread === 0) summary.textContent = gettext("You're all caught up");
-  else {
-    summary.textContent = interpolate(
-      ngettext("%(count)s unread", "%(count)s unread", unread),
-      { count: number(unread) },
-      true,
-    );
-  }
+  else summary.textContent = unreadWords(unread);
   emptyState.hidden = items.size !== 0;
+  for (const text of emptyState.querySelectorAll(".empty-text")) {
+    text.hidden = text.dataset.for !== currentTab.dataset.tab;
+  }
+  renderSelection();
 }
 
 // --- icons ------------------------------------------------------------------------------
@@ -112,6 +143,8 @@ const ICONS = {
   cross: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18ZM9 9l6 6m0-6-6 6",
   card: "M3 6.5h18v11H3zM3 10h18M7 14.5h4",
   alert: "M12 3.5 2.5 20h19L12 3.5ZM12 10v4.5m0 2.5v.5",
+  clock: "M12 21a8 8 0 1 0 0-16 8 8 0 0 0 0 16Zm0-11.5V13l2.5 2",
+  archive: "M3.5 4.5h17v4h-17zM5 8.5V19a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1V8.5M10 12.5h4",
 };
 
 /** Pick an icon and a colour for a kind such as "order.shipped" or "warning". */
@@ -133,6 +166,8 @@ function look(kind) {
       warning: ["alert", "warning"],
       error: ["alert", "danger"],
       alert: ["alert", "danger"],
+      snoozed: ["clock", "accent"],
+      archived: ["archive", "success"],
     }[family] ?? ["bell", "neutral"]
   );
 }
@@ -231,11 +266,92 @@ function fillTitle(root, n) {
   }
 }
 
+/** The notification's actions as links (only to http(s) or this site), in a row or a toast. */
+function fillLinks(holder, n) {
+  holder.replaceChildren();
+  for (const action of n.actions ?? []) {
+    const href = safeUrl(action.url);
+    if (!href) continue;
+    const link = document.createElement("a");
+    link.className = "btn btn-secondary btn-small";
+    link.href = href;
+    link.textContent = action.label;
+    if (new URL(href).origin !== location.origin) link.rel = "noopener noreferrer";
+    holder.append(link);
+  }
+  holder.hidden = holder.childElementCount === 0;
+}
+
+// --- which notifications a tab lists ----------------------------------------------------
+
+const isSnoozed = (n) => Boolean(n.snoozed_until) && new Date(n.snoozed_until) > Date.now();
+const tabIs = (name) => currentTab.dataset.tab === name;
+
+/** Whether ``n`` belongs in the current tab, by its state and category. */
+function belongs(n) {
+  switch (currentTab.dataset.tab) {
+    case "archived":
+      return Boolean(n.archived);
+    case "snoozed":
+      return isSnoozed(n) && !n.archived;
+    case "category":
+      return !n.archived && !isSnoozed(n) && n.category === currentTab.dataset.category;
+    default:
+      return !n.archived && !isSnoozed(n);
+  }
+}
+
+/** The current tab's filter of the API's list. */
+function tabFilter() {
+  if (tabIs("archived")) return { archived: true };
+  if (tabIs("snoozed")) return { snoozed: true };
+  if (tabIs("category")) return { category: currentTab.dataset.category };
+  return {};
+}
+
 // --- the list ---------------------------------------------------------------------------
+
+// When a snooze ends: "2:40 PM" an hour from now, "Mon, Dec 7, 9:00 AM" days ahead.
+const timeFormat = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit" });
+const dayFormat = new Intl.DateTimeFormat(locale, {
+  weekday: "short",
+  month: "short",
+  day: "numeric",
+  hour: "numeric",
+  minute: "2-digit",
+});
 
 function clearSkeleton() {
   for (const el of list.querySelectorAll(".skeleton")) el.remove();
   list.setAttribute("aria-busy", "false");
+}
+
+/** Name each button of a row after its notification, show those its state allows. */
+function fillButtons(el, n) {
+  const snoozed = isSnoozed(n);
+  const buttons = {
+    read: [gettext("Mark “%(title)s” read"), gettext("Mark read"), n.read],
+    archive: [gettext("Archive “%(title)s”"), gettext("Archive"), n.archived],
+    unarchive: [gettext("Move “%(title)s” to the inbox"), gettext("Move to inbox"), !n.archived],
+    snooze: [gettext("Snooze “%(title)s”"), gettext("Snooze"), n.archived || snoozed],
+    unsnooze: [gettext("Unsnooze “%(title)s”"), gettext("Unsnooze"), !snoozed],
+    delete: [gettext("Delete “%(title)s”"), gettext("Delete"), false],
+  };
+  for (const [action, [name, title, hidden]] of Object.entries(buttons)) {
+    const button = el.querySelector(`[data-action="${action}"]`);
+    button.setAttribute("aria-label", interpolate(name, n, true));
+    button.title = title;
+    button.hidden = hidden;
+  }
+  const box = el.querySelector(".select-box");
+  box.setAttribute("aria-label", interpolate(gettext("Select “%(title)s”"), n, true));
+  box.checked = selected.has(n.id);
+  el.classList.toggle("selected", box.checked);
+}
+
+/** "Snoozed until Mon, Dec 7, 9:00 AM". */
+function snoozedUntil(date) {
+  return interpolate(gettext("Snoozed until %(time)s"), { time: dayFormat.format(date) }, true);
 }
 
 function fillItem(el, n) {
@@ -248,18 +364,16 @@ function fillItem(el, n) {
   const body = el.querySelector(".body");
   body.textContent = n.body;
   body.hidden = !n.body;
+  fillLinks(el.querySelector(".links"), n);
   const time = el.querySelector("time");
   time.dateTime = n.created_at;
   time.title = absoluteFormat.format(new Date(n.created_at));
   time.textContent = relativeTime(n.created_at);
   el.querySelector(".kind").textContent = kindLabel(n.kind);
-  const read = el.querySelector('[data-action="read"]');
-  read.setAttribute("aria-label", interpolate(gettext("Mark “%(title)s” read"), n, true));
-  read.title = gettext("Mark read");
-  read.hidden = n.read;
-  const remove = el.querySelector('[data-action="delete"]');
-  remove.setAttribute("aria-label", interpolate(gettext("Delete “%(title)s”"), n, true));
-  remove.title = gettext("Delete");
+  const until = el.querySelector(".snoozed-until");
+  until.hidden = !isSnoozed(n);
+  until.textContent = until.hidden ? "" : snoozedUntil(new Date(n.snoozed_until));
+  fillButtons(el, n);
 }
 
 /** Add or update a notification, keeping the list newest first; true if it was new. */
@@ -276,8 +390,15 @@ function upsert(n) {
   items.set(n.id, { data: n, el });
   const after = [...list.children].find((child) => Number(child.dataset.seq) < n.seq);
   list.insertBefore(el, after ?? null);
+  syncTabStops();
   renderSummary();
   return true;
+}
+
+/** Show ``n`` in the current tab if it belongs there, or take it out. */
+function place(n) {
+  if (belongs(n)) upsert(n);
+  else removeItem(n.id);
 }
 
 function setRead(id, read) {
@@ -288,32 +409,66 @@ function setRead(id, read) {
   return true;
 }
 
+/**
+ * Take a notification out of the list. Keyboard users stay in place: when focus was in its
+ * row, it moves to the next notification, or the previous, or the list's tab.
+ */
 function removeItem(id) {
   const item = items.get(id);
   if (!item) return null;
+  const hadFocus = item.el.contains(document.activeElement);
+  const neighbour = item.el.nextElementSibling ?? item.el.previousElementSibling;
   items.delete(id);
+  selected.delete(id);
   item.el.remove();
+  syncTabStops();
+  if (hadFocus) (neighbour ?? currentTab).focus();
   renderSummary();
   return item;
 }
 
+function clearItems() {
+  for (const { el } of items.values()) el.remove();
+  items.clear();
+}
+
+/** One row is the list's tab stop (the focused one, or the first): the others are -1. */
+function syncTabStops() {
+  const rows = [...items.values()].map(({ el }) => el);
+  const current = rows.find((row) => row.tabIndex === 0) ?? rows[0];
+  for (const row of rows) row.tabIndex = row === current ? 0 : -1;
+}
+
+list.addEventListener("focusin", (e) => {
+  const row = e.target.closest(".item");
+  if (!row || row.tabIndex === 0) return;
+  for (const { el } of items.values()) el.tabIndex = el === row ? 0 : -1;
+});
+
+/** Load the current tab's first page; an answer for a tab left meanwhile is dropped. */
 async function loadFirst() {
+  const version = ++listVersion;
+  const tab = currentTab;
   loadError.hidden = true;
+  list.setAttribute("aria-busy", "true");
   try {
-    const page = await api.list();
-    for (const { el } of items.values()) el.remove();
-    items.clear();
+    const page = await api.list(tabFilter());
+    if (version !== listVersion) return;
+    // Rows still listed stay (with their focus and selection), refreshed; the others go.
+    const listed = new Set(page.results.map((n) => n.id));
+    for (const id of [...items.keys()]) if (!listed.has(id)) removeItem(id);
     clearSkeleton();
     for (const n of page.results) upsert(n);
     nextPage = page.next;
     // Anything newer than this page arrives on the stream: a tab that takes the stream
-    // over later resumes from here.
-    client.seen(page.results.length ? page.results[0].seq : 0);
+    // over later resumes from here. Only the unfiltered list knows the newest.
+    if (tab.dataset.tab === "all") client.seen(page.results.length ? page.results[0].seq : 0);
     loaded = true;
     loadMoreButton.hidden = !nextPage;
     renderCount();
-    refreshCountSoon(0);
+    refreshCountsSoon(0);
   } catch (error) {
+    if (version !== listVersion) return;
     clearSkeleton();
     loadError.textContent = failed(
       gettext("Your notifications could not be loaded (%(reason)s)."),
@@ -329,12 +484,20 @@ async function loadFirst() {
   }
 }
 
+/** Reload the current tab once a burst of changes it cannot follow from events settles. */
+function reloadSoon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(loadFirst, 300);
+}
+
 loadMoreButton.addEventListener("click", async () => {
   if (!nextPage) return;
+  const version = listVersion;
   loadMoreButton.disabled = true;
   loadMoreButton.textContent = gettext("Loading…");
   try {
     const page = await api.more(nextPage);
+    if (version !== listVersion) return;
     for (const n of page.results) upsert(n);
     nextPage = page.next;
   } catch (error) {
@@ -346,6 +509,94 @@ loadMoreButton.addEventListener("click", async () => {
   }
 });
 
+// --- tabs -------------------------------------------------------------------------------
+
+function selectTab(tab) {
+  if (tab === currentTab) return;
+  currentTab = tab;
+  for (const each of tabs) {
+    const chosen = each === tab;
+    each.setAttribute("aria-selected", String(chosen));
+    each.tabIndex = chosen ? 0 : -1;
+  }
+  $("panel").setAttribute("aria-labelledby", tab.id);
+  closeMenu(false);
+  selected.clear();
+  clearItems();
+  loaded = false;
+  nextPage = null;
+  loadMoreButton.hidden = true;
+  emptyState.hidden = true;
+  renderSelection();
+  loadFirst();
+}
+
+$("tabs").addEventListener("click", (e) => {
+  const tab = e.target.closest('[role="tab"]');
+  if (tab) selectTab(tab);
+});
+
+// Arrow keys move along the tabs (mirrored right to left), Home and End to either end.
+$("tabs").addEventListener("keydown", (e) => {
+  const at = tabs.indexOf(e.target.closest('[role="tab"]'));
+  if (at === -1) return;
+  const rtl = getComputedStyle(e.currentTarget).direction === "rtl";
+  const step = { ArrowRight: rtl ? -1 : 1, ArrowLeft: rtl ? 1 : -1 }[e.key];
+  let to = null;
+  if (step) to = (at + step + tabs.length) % tabs.length;
+  else if (e.key === "Home") to = 0;
+  else if (e.key === "End") to = tabs.length - 1;
+  if (to === null) return;
+  e.preventDefault();
+  tabs[to].focus();
+  selectTab(tabs[to]);
+});
+
+// --- selection --------------------------------------------------------------------------
+
+const selectAll = $("select-all");
+
+function select(id, on) {
+  const item = items.get(id);
+  if (!item) return;
+  if (on) selected.add(id);
+  else selected.delete(id);
+  item.el.querySelector(".select-box").checked = on;
+  item.el.classList.toggle("selected", on);
+  renderSelection();
+}
+
+function renderSelection() {
+  const count = selected.size;
+  const bulk = $("bulk");
+  // A bulk button that hides with the selection hands its focus to "Select all".
+  const handOver = count === 0 && bulk.contains(document.activeElement);
+  $("toolbar").hidden = items.size === 0;
+  bulk.hidden = count === 0;
+  $("bulk-read").hidden = tabIs("archived") || tabIs("snoozed");
+  $("bulk-archive").hidden = tabIs("archived");
+  $("bulk-unarchive").hidden = !tabIs("archived");
+  const words = ngettext("%(count)s selected", "%(count)s selected", count);
+  $("selected-count").textContent = count ? interpolate(words, { count: number(count) }, true) : "";
+  selectAll.checked = count > 0 && count === items.size;
+  selectAll.indeterminate = count > 0 && count < items.size;
+  if (handOver) (items.size ? selectAll : currentTab).focus();
+}
+
+function clearSelection() {
+  for (const id of [...selected]) select(id, false);
+}
+
+selectAll.addEventListener("change", () => {
+  const on = selectAll.checked; // each select() below redraws the box
+  for (const id of items.keys()) select(id, on);
+});
+
+$("bulk-clear").addEventListener("click", clearSelection);
+$("bulk-read").addEventListener("click", () => markManyRead([...selected]));
+$("bulk-archive").addEventListener("click", () => archive([...selected], { bulk: true }));
+$("bulk-unarchive").addEventListener("click", () => unarchive([...selected], { bulk: true }));
+
 // --- actions ----------------------------------------------------------------------------
 
 async function markRead(id) {
@@ -354,6 +605,7 @@ async function markRead(id) {
   try {
     const result = await api.markRead(id);
     setCount(result.unread_count);
+    refreshCountsSoon();
   } catch (error) {
     setRead(id, false);
     bumpCount(1);
@@ -369,6 +621,7 @@ async function markAllRead() {
   try {
     const result = await api.markAllRead();
     setCount(result.unread_count);
+    refreshCountsSoon();
   } catch (error) {
     for (const id of changed) setRead(id, false);
     setCount(before);
@@ -376,17 +629,112 @@ async function markAllRead() {
   }
 }
 
+/** The API takes up to 100 ids a request: a longer selection goes in slices of 100. */
+async function inSlices(ids, call) {
+  let result = null;
+  for (let at = 0; at < ids.length; at += 100) result = await call(ids.slice(at, at + 100));
+  return result;
+}
+
+async function markManyRead(ids) {
+  const changed = ids.filter((id) => setRead(id, true));
+  bumpCount(-changed.length);
+  clearSelection();
+  try {
+    const result = await inSlices(ids, api.markManyRead);
+    if (result) setCount(result.unread_count);
+    refreshCountsSoon();
+  } catch (error) {
+    for (const id of changed) setRead(id, false);
+    bumpCount(changed.length);
+    flash(failed(gettext("Could not mark them read: %(reason)s"), error));
+  }
+}
+
+/**
+ * Take ``ids`` out of the list at once, then ask the server with ``request``; if it
+ * refuses, put them back and say why with ``failure``.
+ */
+async function moveOut(ids, request, failure) {
+  const held = ids.map((id) => items.get(id)?.data).filter(Boolean);
+  const unreadHeld = held.filter((n) => !n.read && !n.archived).length;
+  for (const n of held) removeItem(n.id);
+  bumpCount(-unreadHeld);
+  try {
+    const result = await request();
+    if (result?.unread_count !== undefined) setCount(result.unread_count);
+    refreshCountsSoon();
+    return held;
+  } catch (error) {
+    for (const n of held) place(n);
+    bumpCount(unreadHeld);
+    if (error.status !== 404) flash(failed(failure, error));
+    return null;
+  }
+}
+
+/** Archive (one request for a bulk selection), then offer to undo it. */
+async function archive(ids, { bulk = false } = {}) {
+  const request =
+    bulk || ids.length > 1 ? () => inSlices(ids, api.archiveMany) : () => api.archive(ids[0]);
+  const held = await moveOut(ids, request, gettext("Could not archive: %(reason)s"));
+  if (!held?.length) return;
+  const many = ngettext(
+    "%(count)s notification archived",
+    "%(count)s notifications archived",
+    held.length,
+  );
+  const message =
+    held.length === 1
+      ? interpolate(gettext("Archived “%(title)s”"), held[0], true)
+      : interpolate(many, { count: number(held.length) }, true);
+  offerUndo(message, () => unarchive(held.map((n) => n.id), { undone: held }));
+}
+
+/** Bring archived notifications back; ``undone``: those an undo brings back, shown at once. */
+async function unarchive(ids, { bulk = false, undone = [] } = {}) {
+  const request =
+    bulk || ids.length > 1 ? () => inSlices(ids, api.unarchiveMany) : () => api.unarchive(ids[0]);
+  for (const n of undone) place({ ...n, archived: false, read: true });
+  if (undone.length) {
+    items.get(undone[0].id)?.el.focus();
+    try {
+      await request();
+      refreshCountsSoon();
+    } catch (error) {
+      for (const n of undone) removeItem(n.id);
+      flash(failed(gettext("Could not undo: %(reason)s"), error));
+    }
+    return;
+  }
+  await moveOut(ids, request, gettext("Could not move it to the inbox: %(reason)s"));
+}
+
+async function snooze(id, until) {
+  const held = await moveOut(
+    [id],
+    () => api.snooze(id, until),
+    gettext("Could not snooze: %(reason)s"),
+  );
+  if (held?.length) say(snoozedUntil(until), "snoozed");
+}
+
+const unsnoozedHere = new Set(); // ids this page brought back: no reminder toast for those
+
+async function unsnooze(id) {
+  unsnoozedHere.add(id);
+  const failure = gettext("Could not unsnooze: %(reason)s");
+  if (!(await moveOut([id], () => api.unsnooze(id), failure))) unsnoozedHere.delete(id);
+}
+
 async function remove(id) {
-  const item = items.get(id);
+  const item = removeItem(id);
   if (!item) return;
-  // Keep keyboard users in place: focus moves to the next notification, or the heading.
-  const neighbour = item.el.nextElementSibling ?? item.el.previousElementSibling;
-  removeItem(id);
-  (neighbour?.querySelector("button:not([hidden])") ?? $("inbox")).focus();
   if (!item.data.read) bumpCount(-1);
   try {
     await api.remove(id);
     client.tell("deleted", { id });
+    refreshCountsSoon();
   } catch (error) {
     if (error.status !== 404) {
       upsert(item.data);
@@ -396,33 +744,243 @@ async function remove(id) {
   }
 }
 
+const ROW_ACTIONS = {
+  read: (id) => markRead(id),
+  archive: (id) => archive([id]),
+  unarchive: (id) => unarchive([id]),
+  snooze: (id, button) => toggleMenu(id, button),
+  unsnooze: (id) => unsnooze(id),
+  delete: (id) => remove(id),
+};
+
 list.addEventListener("click", (e) => {
   const el = e.target.closest(".item");
   if (!el) return;
   const id = Number(el.dataset.id);
   const button = e.target.closest("button[data-action]");
-  if (button?.dataset.action === "read") markRead(id);
-  else if (button?.dataset.action === "delete") remove(id);
-  else if (e.target.closest(".title-link")) followed(id);
+  if (button) ROW_ACTIONS[button.dataset.action]?.(id, button);
+  else if (e.target.closest("a[href]")) followed(items.get(id)?.data);
+});
+
+list.addEventListener("change", (e) => {
+  const box = e.target.closest(".select-box");
+  if (box) select(Number(box.closest(".item").dataset.id), box.checked);
 });
 
 markAllButton.addEventListener("click", markAllRead);
 
-/** Opening a notification's link marks it read; keepalive lets the request outlive the page. */
-function followed(id) {
-  if (items.get(id)?.data.read === false) {
-    setRead(id, true);
-    bumpCount(-1);
-    api.markRead(id, { keepalive: true }).catch(() => {});
-  }
+/**
+ * Opening a notification's link or one of its actions marks it read first; keepalive lets
+ * the request outlive the page it leaves.
+ */
+function followed(n) {
+  if (!n?.id) return;
+  const held = items.get(n.id)?.data ?? n;
+  if (held.read) return;
+  setRead(n.id, true);
+  n.read = true; // a toast's copy
+  bumpCount(-1);
+  api.markRead(n.id, { keepalive: true }).catch(() => {});
 }
+
+// --- the keyboard -----------------------------------------------------------------------
+// Single keys act only while a notification (or one of its buttons) has focus, so they never
+// take a key from typing elsewhere (WCAG 2.1.4); the page lists them under "Keyboard
+// shortcuts", and each button names its own in aria-keyshortcuts.
+
+const SHORTCUTS = {
+  e: (id) => (tabIs("archived") ? unarchive([id]) : archive([id])),
+  s: (id, row) => {
+    if (tabIs("snoozed")) unsnooze(id);
+    else if (!row.querySelector('[data-action="snooze"]').hidden) {
+      toggleMenu(id, row.querySelector('[data-action="snooze"]'));
+    }
+  },
+  x: (id) => select(id, !selected.has(id)),
+  r: (id) => markRead(id),
+  z: () => pendingUndo?.(),
+  "#": (id) => remove(id),
+  Delete: (id) => remove(id),
+};
+
+function moveFocus(row, step) {
+  const to = step > 0 ? row.nextElementSibling : row.previousElementSibling;
+  to?.focus();
+}
+
+list.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.target.matches("input:not([type=checkbox])")) return;
+  const row = e.target.closest(".item");
+  if (!row || row.classList.contains("skeleton")) return;
+  const onRow = e.target === row;
+  const step = { j: 1, k: -1, ...(onRow ? { ArrowDown: 1, ArrowUp: -1 } : {}) }[e.key];
+  if (step) moveFocus(row, step);
+  else if (onRow && (e.key === "Enter" || e.key === "o")) {
+    row.querySelector(".title-link:not([hidden])")?.click();
+  }
+  else if (Object.hasOwn(SHORTCUTS, e.key)) SHORTCUTS[e.key](Number(row.dataset.id), row);
+  else return;
+  e.preventDefault();
+});
+
+// --- the snooze menu and the date picker ------------------------------------------------
+
+const menu = $("snooze-menu");
+const menuItems = [...menu.querySelectorAll('[role="menuitem"]')];
+const picker = $("snooze-dialog");
+const pickerInput = $("snooze-at");
+const pickerError = $("snooze-error");
+let menuFor = null; // {id, button}
+let pickerFor = null; // {id, button}
+
+/**
+ * The moment each choice of the menu stands for, from ``now``, in the reader's time zone:
+ * in an hour, tomorrow at 9:00, or next Monday at 9:00 (on a Sunday, the Monday after
+ * tomorrow's: "next week" never repeats "tomorrow").
+ */
+function snoozeTime(choice, now = new Date()) {
+  if (choice === "hour") return new Date(now.getTime() + 3_600_000);
+  const at = new Date(now);
+  let days = 1;
+  if (choice === "week") days = (8 - at.getDay()) % 7 || 7;
+  if (choice === "week" && days === 1) days = 8;
+  at.setDate(at.getDate() + days);
+  at.setHours(9, 0, 0, 0);
+  return at;
+}
+
+function toggleMenu(id, button) {
+  const again = menuFor?.button === button;
+  closeMenu(again);
+  if (again) return;
+  menuFor = { id, button };
+  for (const item of menuItems) {
+    const hint = item.querySelector(".menu-hint");
+    const choice = item.dataset.snooze;
+    const format = choice === "hour" ? timeFormat : dayFormat;
+    if (hint) hint.textContent = format.format(snoozeTime(choice));
+  }
+  menu.hidden = false;
+  button.setAttribute("aria-expanded", "true");
+  positionMenu();
+  menuItems[0].focus();
+}
+
+function closeMenu(restoreFocus = true) {
+  if (!menuFor) return;
+  const { button } = menuFor;
+  menuFor = null;
+  menu.hidden = true;
+  button.setAttribute("aria-expanded", "false");
+  if (restoreFocus && button.isConnected) button.focus();
+}
+
+/** Below its button (above it near the bottom), its end edge on the button's end edge. */
+function positionMenu() {
+  if (!menuFor) return;
+  const box = menuFor.button.getBoundingClientRect();
+  const rtl = getComputedStyle(document.documentElement).direction === "rtl";
+  const { offsetWidth: width, offsetHeight: height } = menu;
+  const left = rtl ? box.left : box.right - width;
+  menu.style.left = `${Math.max(8, Math.min(left, innerWidth - width - 8))}px`;
+  const below = box.bottom + 4;
+  const top = below + height > innerHeight - 8 ? Math.max(8, box.top - 4 - height) : below;
+  menu.style.top = `${top}px`;
+}
+
+addEventListener("resize", positionMenu);
+addEventListener("scroll", positionMenu, { passive: true });
+document.addEventListener("pointerdown", (e) => {
+  if (menuFor && !menu.contains(e.target) && !menuFor.button.contains(e.target)) closeMenu(false);
+});
+
+menu.addEventListener("keydown", (e) => {
+  const at = menuItems.indexOf(document.activeElement);
+  const to = {
+    ArrowDown: (at + 1) % menuItems.length,
+    ArrowUp: (at - 1 + menuItems.length) % menuItems.length,
+    Home: 0,
+    End: menuItems.length - 1,
+  }[e.key];
+  if (to !== undefined) menuItems[to].focus();
+  else if (e.key === "Escape") closeMenu();
+  else if (e.key === "Tab") closeMenu(false);
+  else return;
+  e.preventDefault();
+});
+
+menu.addEventListener("click", (e) => {
+  const item = e.target.closest('[role="menuitem"]');
+  if (!item || !menuFor) return;
+  const chosen = menuFor;
+  // Back on the row's button first: when the row leaves, focus moves on to its neighbour.
+  closeMenu();
+  if (item.dataset.snooze === "pick") openPicker(chosen);
+  else snooze(chosen.id, snoozeTime(item.dataset.snooze));
+});
+
+/** ``date`` as a datetime-local input's value: local wall time, to the minute. */
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${day}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+const MAX_SNOOZE_MS = 90 * 86_400_000; // the server refuses a snooze longer than 90 days
+
+function openPicker(target) {
+  pickerFor = target;
+  const now = new Date();
+  pickerInput.min = localInput(now);
+  pickerInput.max = localInput(new Date(now.getTime() + MAX_SNOOZE_MS - 60_000));
+  pickerInput.value = localInput(snoozeTime("tomorrow", now));
+  pickerInput.removeAttribute("aria-invalid");
+  pickerError.hidden = true;
+  picker.showModal();
+}
+
+function closePicker() {
+  picker.close();
+}
+
+picker.addEventListener("close", () => {
+  const target = pickerFor;
+  pickerFor = null;
+  if (!target) return;
+  const row = list.querySelector('.item[tabindex="0"]');
+  (target.button.isConnected ? target.button : (row ?? currentTab)).focus();
+});
+
+$("snooze-cancel").addEventListener("click", closePicker);
+
+$("snooze-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const until = new Date(pickerInput.value); // no zone: the reader's local time
+  const ahead = until.getTime() - Date.now();
+  let problem = null;
+  if (!pickerInput.value || Number.isNaN(ahead)) problem = gettext("Choose a date and a time.");
+  else if (ahead <= 0) problem = gettext("Choose a time in the future.");
+  else if (ahead > MAX_SNOOZE_MS) problem = gettext("Choose a time within 90 days.");
+  if (problem) {
+    pickerError.textContent = problem;
+    pickerError.hidden = false;
+    pickerInput.setAttribute("aria-invalid", "true");
+    pickerInput.focus();
+    return;
+  }
+  const { id } = pickerFor;
+  closePicker();
+  snooze(id, until);
+});
 
 // --- toasts -----------------------------------------------------------------------------
 
 const TOAST_MS = 7000;
 const MAX_TOASTS = 4;
+let pendingUndo = null; // the newest undo still offered, for the "z" key
 
-function showToast(n) {
+/** Show ``n`` as a toast, with its actions and any ``buttons``; return the toast. */
+function showToast(n, buttons = []) {
   const el = $("toast-template").content.firstElementChild.cloneNode(true);
   el.dataset.id = n.id;
   paintIcon(el.querySelector(".icon"), n.kind);
@@ -430,8 +988,14 @@ function showToast(n) {
   const body = el.querySelector(".toast-body");
   body.textContent = n.body;
   body.hidden = !n.body;
+  const links = el.querySelector(".links");
+  fillLinks(links, n);
+  links.append(...buttons);
+  links.hidden = links.childElementCount === 0;
   el.querySelector(".toast-close").addEventListener("click", () => dismiss(el));
-  el.querySelector(".title-link").addEventListener("click", () => followed(n.id));
+  el.addEventListener("click", (e) => {
+    if (e.target.closest("a[href]")) followed(n);
+  });
   // Hovering or focusing a toast keeps it: nobody should have to race a timer.
   let timer = setTimeout(() => dismiss(el), TOAST_MS);
   const hold = () => clearTimeout(timer);
@@ -445,19 +1009,46 @@ function showToast(n) {
   el.addEventListener("focusout", release);
   toasts.append(el);
   while (toasts.children.length > MAX_TOASTS) toasts.firstElementChild.remove();
+  return el;
 }
 
 function dismiss(el) {
   if (el.classList.contains("leaving")) return;
   el.classList.add("leaving");
+  el.dispatchEvent(new Event("dismiss"));
   const done = () => el.remove();
   el.addEventListener("animationend", done, { once: true });
   setTimeout(done, 400); // reduced motion: no animation, no animationend
 }
 
-/** A short message for a failed action, in the same live region as the toasts. */
+/** A short message in the same live region as the toasts; ``kind`` picks its icon. */
+function say(message, kind, buttons = []) {
+  return showToast({ id: 0, kind, title: message, body: "", url: "", actions: [] }, buttons);
+}
+
+/** A failed action's message. */
 function flash(message) {
-  showToast({ id: 0, kind: "error", title: message, body: "", url: "" });
+  say(message, "error");
+}
+
+/** Say ``message`` with an "Undo" button that calls ``undo`` once (or the "z" key does). */
+function offerUndo(message, undo) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "btn btn-secondary btn-small";
+  button.textContent = gettext("Undo");
+  const el = say(message, "archived", [button]);
+  const run = () => {
+    if (pendingUndo === run) pendingUndo = null;
+    if (el.classList.contains("leaving")) return;
+    dismiss(el);
+    undo();
+  };
+  button.addEventListener("click", run);
+  el.addEventListener("dismiss", () => {
+    if (pendingUndo === run) pendingUndo = null;
+  });
+  pendingUndo = run;
 }
 
 /** ``format`` (translated, with a "%(reason)s") filled with the error's message. */
@@ -483,6 +1074,43 @@ function reloadIfLoggedOut() {
   });
 }
 
+/**
+ * Ids that the stream says moved into a state (archived, snoozed): held rows take the
+ * ``change`` and leave a tab they no longer belong in; the tab that lists that state reloads
+ * for those it does not hold, since the event does not carry them.
+ */
+function movedInto(state, ids, change) {
+  let missing = false;
+  for (const id of ids) {
+    const item = items.get(id);
+    if (item) place({ ...item.data, ...change });
+    else missing = true;
+  }
+  if (missing && tabIs(state)) reloadSoon();
+}
+
+/** Notifications the stream brought back (unarchived, unsnoozed), each in its tab. */
+function broughtBack({ ids = [], notifications = [] }, change) {
+  const payloads = new Map(notifications.map((n) => [n.id, n]));
+  for (const id of ids) {
+    const n = payloads.get(id) ?? (items.has(id) ? { ...items.get(id).data, ...change } : null);
+    if (n) place(n);
+  }
+}
+
+/** A snooze that came due (not one this page ended) shows as a reminder in a visible tab. */
+function remind(notifications) {
+  for (const n of notifications) {
+    if (unsnoozedHere.delete(n.id)) continue;
+    if (document.visibilityState === "visible") showToast(n);
+    items.get(n.id)?.el.classList.add("fresh");
+  }
+}
+
+let connectedBefore = false;
+let wentLive = false;
+let lostSinceLive = false;
+
 const client = connect({
   // Scoped to the user, so tabs of an earlier log-in never share this tab's stream.
   name: `notifications-stream:${config.userId}`,
@@ -492,23 +1120,50 @@ const client = connect({
       // The session now belongs to someone else (a log-in in another tab): start over.
       if (data.user_id !== config.userId) location.reload();
       setCount(data.unread_count);
+      refreshCountsSoon(0);
+      // A reconnect (not the first connect): what changed while away shows.
+      if (connectedBefore || lostSinceLive) reloadSoon();
+      connectedBefore = true;
+      lostSinceLive = false;
     },
     notification(n, { toast }) {
-      const isNew = upsert(n);
-      if (isNew) items.get(n.id).el.classList.add("fresh");
-      if (isNew && !n.read) {
+      const fresh = !items.has(n.id) && !n.archived && !isSnoozed(n);
+      if (belongs(n) && upsert(n)) items.get(n.id).el.classList.add("fresh");
+      if (fresh && !n.read) {
         bumpCount(1);
         badge.classList.remove("bump");
         void badge.offsetWidth; // restart the animation
         badge.classList.add("bump");
-        refreshCountSoon();
       }
-      if (isNew && toast) showToast(n);
+      refreshCountsSoon();
+      if (fresh && toast) showToast(n);
     },
     read(data) {
       for (const id of data.ids ?? []) setRead(id, true);
       for (const id of data.unread_ids ?? []) setRead(id, false);
       setCount(data.unread_count);
+      refreshCountsSoon();
+    },
+    archived(data) {
+      movedInto("archived", data.ids ?? [], { archived: true, read: true });
+      setCount(data.unread_count);
+      refreshCountsSoon();
+    },
+    snoozed(data) {
+      movedInto("snoozed", data.ids ?? [], { snoozed_until: data.until, read: true });
+      setCount(data.unread_count);
+      refreshCountsSoon();
+    },
+    unarchived(data) {
+      broughtBack(data, { archived: false });
+      setCount(data.unread_count);
+      refreshCountsSoon();
+    },
+    unsnoozed(data) {
+      broughtBack(data, { snoozed_until: null, read: false });
+      remind(data.notifications ?? []);
+      setCount(data.unread_count);
+      refreshCountsSoon();
     },
     resync() {
       loadFirst();
@@ -518,6 +1173,8 @@ const client = connect({
     },
     status(status) {
       showStatus(status);
+      if (status === "live") wentLive = true;
+      else if (wentLive) lostSinceLive = true;
       // A closed session may also look like a dead connection.
       if (status === "offline") reloadIfLoggedOut();
     },

@@ -5,7 +5,9 @@ exponentially. The server's answers are replaced by playwright's routing where a
 a refusal; the lower bounds of the waits are what tells the three answers apart.
 
 Then a page with nothing but client.js (no inbox, no seen()) across a server restart before
-any notification, and the same-origin bell of docs/BROWSER.md, run from the Markdown."""
+any notification, the same-origin bell of docs/BROWSER.md, run from the Markdown, and the
+API's archive, snooze and bulk calls, whose events reach both tabs of a browser with the
+unread count the API answers."""
 
 from __future__ import annotations
 
@@ -247,3 +249,74 @@ async def test_the_same_origin_bell_of_browser_md_shows_the_unread_count(
     await expect(page.locator("#bell")).to_have_text("2 unread")
     await sync_to_async(services.mark_read)(notifications=Notification.objects.filter(pk=new.pk))
     await expect(page.locator("#bell")).to_have_text("1 unread")
+
+
+# Both tabs record the state changes; the first holds the stream, the second hears it relayed.
+TRIAGE = """
+async () => {
+  const { connect, createApi } = await import("/static/notifications/client.js");
+  const events = ["read", "archived", "unarchived", "snoozed", "unsnoozed"];
+  window.received = [];
+  window.api = createApi();
+  window.client = connect({
+    name: "triage",
+    on: Object.fromEntries(
+      ["status", ...events].map((name) => [name, (data) => window.received.push([name, data])]),
+    ),
+  });
+}
+"""
+
+
+async def test_state_changes_reach_every_tab_with_the_apis_unread_count(
+    server: Server, user: Any, new_context: Any
+) -> None:
+    notify = sync_to_async(services.notify)
+    (order,) = await notify(user, kind="order.paid", params={"number": 7, "total": 1})
+    first, second = [(await notify(user, kind="info", title=t))[0].pk for t in "AB"]
+    context = await new_context()
+    await serve(context, f"{server.url}/page/", BLANK)
+    tabs = [await log_in_to(context, server, user.username, "/page/")]
+    tabs.append(await context.new_page())
+    await tabs[1].goto(f"{server.url}/page/")
+    for tab in tabs:
+        await tab.evaluate(TRIAGE)
+        await tab.wait_for_function("window.client.status === 'live'")
+    api = tabs[0]
+
+    async def step(call: str, event: str) -> Any:
+        """Make the API call in the first tab; each tab hears ``event`` once, with the count
+        that the API then answers; return the event's data."""
+        heard = [len(await received(tab, event)) for tab in tabs]
+        await api.evaluate(f"window.api.{call}")
+        for tab, before in zip(tabs, heard, strict=True):
+            await tab.wait_for_function(
+                f"window.received.filter(([name]) => name === '{event}').length > {before}"
+            )
+        data = [(await received(tab, event))[-1] for tab in tabs]
+        assert data[0] == data[1]
+        assert data[0]["unread_count"] == await api.evaluate("window.api.unreadCount()")
+        return data[0]
+
+    archived = await step(f"archive({first})", "archived")
+    assert (archived["ids"], archived["unread_count"]) == ([first], 2)
+    back = await step(f"unarchive({first})", "unarchived")
+    assert [n["id"] for n in back["notifications"]] == [first]
+    assert back["unread_count"] == 2  # archiving marked it read
+    snoozed = await step(f"snooze({second}, new Date(Date.now() + 3600e3))", "snoozed")
+    assert (snoozed["ids"], snoozed["unread_count"]) == ([second], 1)
+    listed = await api.evaluate("window.api.list({ snoozed: true })")
+    assert [n["id"] for n in listed["results"]] == [second]
+    woken = await step(f"unsnooze({second})", "unsnoozed")
+    assert woken["notifications"][0]["read"] is False and woken["unread_count"] == 2
+
+    everything = [order.pk, first, second]
+    read = await step(f"markManyRead({everything})", "read")
+    assert sorted(read["ids"]) == sorted([order.pk, second]) and read["unread_count"] == 0
+    await step(f"archiveMany({everything})", "archived")
+    listed = await api.evaluate("window.api.list({ archived: true, category: 'orders' })")
+    assert [n["id"] for n in listed["results"]] == [order.pk]
+    assert (await api.evaluate("window.api.list()"))["results"] == []
+    await step(f"unarchiveMany({everything})", "unarchived")
+    counts = await api.evaluate("window.api.unreadCounts()")
+    assert counts == {"unread_count": 0, "by_category": {"orders": 0, "account": 0}}

@@ -32,6 +32,10 @@ async def test_a_status_change_in_the_admin_reaches_the_owners_page(
 
     toast = owner.locator("#toasts .toast", has_text="Order #1042 paid")
     await expect(toast).to_be_visible()
-    await expect(toast.get_by_role("link")).to_have_attribute("href", f"{server.url}/orders/1042/")
+    title = toast.get_by_role("link", name="Order #1042 paid")
+    await expect(title).to_have_attribute("href", f"{server.url}/orders/1042/")
+    # The kind's action too, to the same page.
+    view = toast.get_by_role("link", name="View order")
+    await expect(view).to_have_attribute("href", f"{server.url}/orders/1042/")
     await expect(owner.locator("#list .item").first).to_contain_text("Order #1042 paid")
     await expect(owner.locator("#badge")).to_have_text("2")

@@ -4,8 +4,9 @@ esbuild and react from tests/clients/node_modules, the way an app's bundler woul
 The example of docs/CLIENTS.md runs from the Markdown itself on the site's own origin with
 the session: a server restart before any notification, one stored while it is down, then
 more live and a read; after each step the page shows every notification once and the unread
-count the API answers. A page on another origin passes baseUrl and an inline getToken, and
-re-renders never reconnect."""
+count the API answers. Archived and snoozed notifications leave the list and come back in
+their place, with the count each event carries. A page on another origin passes baseUrl and
+an inline getToken, and re-renders never reconnect."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
@@ -96,6 +99,23 @@ def watch_errors(context: Any) -> list[str]:
     return errors
 
 
+async def shows(page: Any, titles: list[str], unread: int) -> None:
+    """The list (newest first, each once), and the unread count that the API answers."""
+    section = page.locator("#notifications")
+    await expect(section.locator("li")).to_have_text(titles)
+    await expect(section.locator(".unread-count")).to_have_text(str(unread))
+    answer = await page.evaluate("fetch('/api/notifications/unread-count/').then((r) => r.json())")
+    assert answer["unread_count"] == unread
+
+
+async def open_example(context: Any, server: Server, user: Any, tmp_path: Path) -> Any:
+    """Serve the docs' React example on the server's origin; log in and open it."""
+    await serve(context, f"{server.url}/app/", PAGE)
+    script = bundle(tmp_path, recipe("clients-react"))
+    await serve(context, f"{server.url}/app.js", script, "text/javascript")
+    return await log_in_to(context, server, user.username, "/app/")
+
+
 async def test_the_react_example_loses_nothing_and_counts_as_the_api_does(
     server: Server, user: Any, new_context: Any, publish_to: Any, tmp_path: Path
 ) -> None:
@@ -105,22 +125,9 @@ async def test_the_react_example_loses_nothing_and_counts_as_the_api_does(
     await mark_read(notifications=Notification.objects.filter(pk=read.pk))
     context = await new_context()
     errors = watch_errors(context)
-    await serve(context, f"{server.url}/app/", PAGE)
-    script = bundle(tmp_path, recipe("clients-react"))
-    await serve(context, f"{server.url}/app.js", script, "text/javascript")
-    page = await log_in_to(context, server, user.username, "/app/")
+    page = await open_example(context, server, user, tmp_path)
     root = page.locator("#notifications")
     status = root.locator(".status")
-
-    async def shows(page: Any, titles: list[str], unread: int) -> None:
-        """The list (newest first, each once), and the unread count that the API answers."""
-        section = page.locator("#notifications")
-        await expect(section.locator("li")).to_have_text(titles)
-        await expect(section.locator(".unread-count")).to_have_text(str(unread))
-        answer = await page.evaluate(
-            "fetch('/api/notifications/unread-count/').then((r) => r.json())"
-        )
-        assert answer["unread_count"] == unread
 
     await expect(status).to_have_text("live")
     await shows(page, [], 1)
@@ -153,6 +160,37 @@ async def test_the_react_example_loses_nothing_and_counts_as_the_api_does(
     await shows(tab, live, 2)
     await expect(root.locator("li.unread")).to_have_text(["While the server was down"])
     assert earlier.title not in await root.inner_text(), "a notification from before showed"
+    assert errors == []
+
+
+async def test_archive_and_snooze_leave_the_list_come_back_and_keep_the_count(
+    server: Server, user: Any, new_context: Any, publish_to: Any, tmp_path: Path
+) -> None:
+    notify = publish_to(server)
+    context = await new_context()
+    errors = watch_errors(context)
+    page = await open_example(context, server, user, tmp_path)
+    await expect(page.locator("#notifications .status")).to_have_text("live")
+    for n in (1, 2, 3):
+        await notify(user, kind="info", title=f"Live {n}")
+    await shows(page, ["Live 3", "Live 2", "Live 1"], 3)
+
+    async def change(service: Any, *titles: str, **options: Any) -> None:
+        chosen = Notification.objects.filter(title__in=titles)
+        await sync_to_async(service)(notifications=chosen, **options)
+
+    # Each event's count is taken as given, and the list follows: out, and back in its place.
+    await change(services.archive, "Live 2")
+    await shows(page, ["Live 3", "Live 1"], 2)
+    await change(services.snooze, "Live 3", until=timezone.now() + timedelta(hours=1))
+    await shows(page, ["Live 1"], 1)
+    await change(services.unsnooze, "Live 3")  # back unread
+    await shows(page, ["Live 3", "Live 1"], 2)
+    await change(services.unarchive, "Live 2")  # archiving marked it read
+    await shows(page, ["Live 3", "Live 2", "Live 1"], 2)
+    await expect(page.locator("#notifications li.read")).to_have_text(["Live 2"])
+    await change(services.archive, "Live 1", "Live 3")
+    await shows(page, ["Live 2"], 0)
     assert errors == []
 
 

@@ -72,3 +72,59 @@ async def test_screenshots_light_and_dark(server: Server, user: Any, new_context
     await _shoot(page, DOCS / "screenshot-inbox-dark.png")
     for name in ("light", "dark"):
         assert (DOCS / f"screenshot-inbox-{name}.png").stat().st_size > 10_000
+
+
+# The inbox people work through: categories (tabs), actions, one unread of each category.
+# (kind, fields, age, read)
+TRIAGE: list[tuple[str, dict[str, Any], timedelta, bool]] = [
+    ("info", {"title": "Welcome to Beacon",
+              "body": "Everything that happens to your account shows up here, live."},
+     timedelta(days=3), True),
+    ("order.delivered", {"params": {"number": 1038}, "data": {"order": 1038},
+                         "url": "/orders/1038/"}, timedelta(days=1, hours=2), True),
+    ("account.security", {}, timedelta(hours=20), False),
+    ("order.paid", {"params": {"number": 1041, "total": 129}, "data": {"order": 1041},
+                    "url": "/orders/1041/"}, timedelta(hours=3), False),
+    ("order.shipped", {"params": {"number": 1041}, "data": {"order": 1041},
+                       "url": "/orders/1041/"}, timedelta(minutes=12), False),
+]  # fmt: skip
+
+
+def _fill_triage(user: Any) -> None:
+    now = timezone.now()
+    for kind, fields, age, read in TRIAGE:
+        (stored,) = services.notify(user, kind=kind, **fields)
+        Notification.objects.filter(pk=stored.pk).update(
+            created_at=now - age, read_at=now if read else None
+        )
+
+
+async def test_screenshots_of_triage_on_a_desktop_and_a_phone(
+    server: Server, user: Any, new_context: Any
+) -> None:
+    await sync_to_async(_fill_triage)(user)
+    DOCS.mkdir(exist_ok=True)
+    desktop = await new_context(device_scale_factor=2, viewport={"width": 1200, "height": 900})
+    page = await log_in(desktop, server, user.username)
+    await wait_live(page)
+    items = page.locator("#list .item")
+    await expect(items).to_have_count(len(TRIAGE))
+    # Two selected for a bulk change, and the newest one's snooze menu open.
+    for n in (1, 2):
+        await items.nth(n).locator(".select-box").check()
+    await items.first.locator('[data-action="snooze"]').click()
+    await expect(page.get_by_role("menu")).to_be_visible()
+    await page.emulate_media(color_scheme="light")
+    await _shoot(page, DOCS / "screenshot-inbox-triage.png")
+
+    phone = await new_context(device_scale_factor=2, viewport={"width": 360, "height": 780})
+    page = await log_in(phone, server, user.username)
+    await wait_live(page)
+    items = page.locator("#list .item")
+    await expect(items).to_have_count(len(TRIAGE))
+    await items.first.locator('[data-action="archive"]').click()
+    await expect(page.locator("#toasts .toast")).to_be_visible()
+    await page.emulate_media(color_scheme="light")
+    await _shoot(page, DOCS / "screenshot-inbox-phone.png")
+    for name in ("triage", "phone"):
+        assert (DOCS / f"screenshot-inbox-{name}.png").stat().st_size > 10_000

@@ -15,16 +15,27 @@
  * last_event_id. So a stream that drops before any notification arrived still resumes
  * exactly, whether or not the page ever calls seen().
  *
- * Events: "notification" (payload, {toast}), "read", "connected", "resync" (the stream's
- * own, see the contract), "status" ("live" | "reconnecting" | "offline"), "leader"
- * (whether this tab holds the stream), "unauthorized" (the stream answered 401: with the
- * session cookie, the session has ended), and any name passed to tell() by another tab.
+ * Events: "notification" (payload, {toast}), "read", "archived", "unarchived", "snoozed",
+ * "unsnoozed", "connected", "resync" (the stream's own, see the contract: each state change
+ * carries {ids, unread_count}, and "unarchived" and "unsnoozed" the notifications back in the
+ * inbox), "status" ("live" | "reconnecting" | "offline"), "leader" (whether this tab holds the
+ * stream), "unauthorized" (the stream answered 401: with the session cookie, the session has
+ * ended), and any name passed to tell() by another tab.
  *
  * Words a user reads (statusLabel(), ApiError's fallback message) come from Django's
  * JavaScript catalog when the page loaded it, in English otherwise.
  */
 
-const STREAM_EVENTS = ["connected", "notification", "read", "resync"];
+const STREAM_EVENTS = [
+  "connected",
+  "notification",
+  "read",
+  "archived",
+  "unarchived",
+  "snoozed",
+  "unsnoozed",
+  "resync",
+];
 
 /** Open (or join) the browser's stream and return the client. */
 export function connect(options = {}) {
@@ -534,7 +545,8 @@ export class ApiError extends Error {
 }
 
 /**
- * The HTTP API: the inbox, the unread count, mark read, delete.
+ * The HTTP API: the inbox (filtered by state and category), the unread counts, mark read,
+ * archive, snooze, delete; one notification at a time or many in one request.
  *
  * Same-origin pages use the session cookie and send Django's CSRF token (from the
  * ``csrftoken`` cookie unless ``csrfToken`` is given); other sites pass ``getToken``, as
@@ -549,7 +561,7 @@ export function createApi({
 } = {}) {
   const base = new URL(apiPath, baseUrl || globalThis.location?.href);
 
-  async function request(url, { method = "GET", keepalive = false } = {}) {
+  async function request(url, { method = "GET", keepalive = false, body = undefined } = {}) {
     const headers = { Accept: "application/json" };
     let credentials = withCredentials ? "include" : "same-origin";
     if (getToken) {
@@ -559,27 +571,59 @@ export function createApi({
       const csrf = typeof csrfToken === "function" ? csrfToken() : csrfToken ?? cookie("csrftoken");
       if (csrf) headers["X-CSRFToken"] = csrf;
     }
-    const response = await fetch(url, { method, headers, credentials, keepalive });
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(body);
+    }
+    const response = await fetch(url, { method, headers, credentials, keepalive, body });
     if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new ApiError(response.status, body.detail);
+      const answer = await response.json().catch(() => ({}));
+      throw new ApiError(response.status, answer.detail);
     }
     return response.status === 204 ? null : response.json();
   }
 
   const at = (path) => new URL(path, base);
+  const post = (path, options = {}) => request(at(path), { method: "POST", ...options });
+  // One request for many: {ids: [the ones it changed], unread_count}.
+  const many = (path) => (ids) => post(path, { body: { ids: [...ids] } });
   return {
-    /** The newest page: {next, previous, results}; follow ``next`` with more(). */
-    list({ unread = false, pageSize = null } = {}) {
+    /**
+     * The newest page: {next, previous, results}; follow ``next`` with more(). Archived and
+     * snoozed notifications are left out unless ``archived`` or ``snoozed`` asks for them.
+     */
+    list({
+      unread = false,
+      archived = false,
+      snoozed = false,
+      category = null,
+      pageSize = null,
+    } = {}) {
       const url = at("");
       if (unread) url.searchParams.set("unread", "true");
+      if (archived) url.searchParams.set("archived", "true");
+      if (snoozed) url.searchParams.set("snoozed", "true");
+      if (category) url.searchParams.set("category", category);
       if (pageSize) url.searchParams.set("page_size", pageSize);
       return request(url);
     },
     more: (nextUrl) => request(new URL(nextUrl, base)),
     unreadCount: async () => (await request(at("unread-count/"))).unread_count,
-    markRead: (id, options = {}) => request(at(`${id}/read/`), { method: "POST", ...options }),
-    markAllRead: () => request(at("read-all/"), { method: "POST" }),
+    /** {unread_count, by_category: {category: count}}. */
+    unreadCounts: () => request(at("unread-count/")),
+    markRead: (id, options = {}) => post(`${id}/read/`, options),
+    markAllRead: () => post("read-all/"),
+    markManyRead: many("read/"),
+    archive: (id) => post(`${id}/archive/`),
+    unarchive: (id) => post(`${id}/unarchive/`),
+    archiveMany: many("archive/"),
+    unarchiveMany: many("unarchive/"),
+    /** Hide it until ``until`` (a Date, or an ISO 8601 string with its zone). */
+    snooze: (id, until) => {
+      const when = until instanceof Date ? until.toISOString() : until;
+      return post(`${id}/snooze/`, { body: { until: when } });
+    },
+    unsnooze: (id) => post(`${id}/unsnooze/`),
     remove: (id) => request(at(`${id}/`), { method: "DELETE" }),
   };
 }

@@ -12,14 +12,15 @@
  * `status`: "connecting", then client.js's "live" | "reconnecting" | "offline"; client.js's
  * `statusLabel(status)` says it in words (the page's Django catalog's, or English).
  * `notifications`: what the stream delivered, newest first, each once (by id), with `read`
- * kept up to date by `read` events.
- * `unreadCount`: the server's count (null until known). `connected` and `read` carry it and
- * are taken as given. A notification does not: `connected` already counts the ones the
- * stream replays right after it, and a frame does not say whether it is replayed or live, so
- * adding one per notification would count replayed ones twice. After notifications the hook
- * asks the API instead, one request at a time: a burst that arrives meanwhile costs one more
- * request, not one each, and an answer asked before the stream's latest count is dropped as
- * older than it.
+ * kept up to date by `read` events; an archived or snoozed one leaves it, and an unarchived
+ * or unsnoozed one (its event carries it) comes back in its place.
+ * `unreadCount`: the server's count (null until known). `connected`, `read`, `archived`,
+ * `unarchived`, `snoozed` and `unsnoozed` carry it and are taken as given. A notification
+ * does not: `connected` already counts the ones the stream replays right after it, and a
+ * frame does not say whether it is replayed or live, so adding one per notification would
+ * count replayed ones twice. After notifications the hook asks the API instead, one request
+ * at a time: a burst that arrives meanwhile costs one more request, not one each, and an
+ * answer asked before the stream's latest count is dropped as older than it.
  */
 
 import { useEffect, useRef, useState } from "react";
@@ -40,6 +41,11 @@ export function useNotifications({ baseUrl = "", getToken = null, name } = {}) {
   useEffect(() => {
     const currentToken = withToken ? () => resolveToken(token.current) : null;
     const counter = unreadCounter(createApi({ baseUrl, getToken: currentToken }), setUnreadCount);
+    // A state change: the list changes by ``change`` and the count is the event's.
+    const moved = (data, change) => {
+      setNotifications((list) => change(list, data));
+      counter.given(data.unread_count);
+    };
     const client = connect({
       baseUrl,
       getToken: currentToken,
@@ -55,6 +61,10 @@ export function useNotifications({ baseUrl = "", getToken = null, name } = {}) {
           setNotifications((list) => withReadFlags(list, ids, unread_ids));
           counter.given(unread_count);
         },
+        archived: (data) => moved(data, withoutIds),
+        snoozed: (data) => moved(data, withoutIds),
+        unarchived: (data) => moved(data, withNotifications),
+        unsnoozed: (data) => moved(data, withNotifications),
         resync: ({ reason }) => {
           // The server never issued this tab's position (another database): what the list
           // holds is not this server's, and the stream goes on from its newest.
@@ -123,6 +133,21 @@ function withNotification(list, notification) {
   const at = list.findIndex((held) => held.seq < notification.seq);
   if (at === -1) return [...list, notification];
   return [...list.slice(0, at), notification, ...list.slice(at)];
+}
+
+/** Return ``list`` without the event's ``ids`` (archived or snoozed). */
+function withoutIds(list, { ids = [] }) {
+  const gone = new Set(ids);
+  return list.some((n) => gone.has(n.id)) ? list.filter((n) => !gone.has(n.id)) : list;
+}
+
+/**
+ * Return ``list`` with the event's ``notifications`` (unarchived or unsnoozed) put back, each
+ * in its place by seq: the event's copy replaces a held one, whose ``read`` may be stale.
+ */
+function withNotifications(list, { notifications = [] }) {
+  const ids = notifications.map((n) => n.id);
+  return notifications.reduce(withNotification, withoutIds(list, { ids }));
 }
 
 /** Return ``list`` with ``ids`` marked read and ``unreadIds`` unread. */
