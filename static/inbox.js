@@ -1,19 +1,24 @@
 // The inbox page: tabs (all, one per category, snoozed, archived), the list, the bell, the
 // toasts and the connection indicator, all driven by the notifications client (stream) and
 // its API helper; each notification can be archived, snoozed, opened through its actions,
-// selected for bulk changes, from the mouse or the keyboard. Every user-supplied string
-// reaches the page through textContent or an attribute, never through HTML. Its words come
-// from Django's JavaScript catalog (loaded before it), its dates and numbers from Intl, both
-// in the page's language (<html lang>).
+// selected for bulk changes, from the mouse or the keyboard. The preferences panel sets the
+// language, each kind's channels (in the app, email, push) and Web Push for this browser.
+// Every user-supplied string reaches the page through textContent or an attribute, never
+// through HTML. Its words come from Django's JavaScript catalog (loaded before it), its dates
+// and numbers from Intl, both in the page's language (<html lang>).
 import {
-  ApiError,
   connect,
   createApi,
+  disablePush,
+  enablePush,
   gettext,
   interpolate,
+  listenForPushClicks,
   ngettext,
+  pushState,
   statusLabel,
 } from "./notifications/client.js";
+import { answerOf, requester } from "./notifications/http.js";
 
 const config = JSON.parse(document.getElementById("inbox-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -1189,37 +1194,26 @@ const client = connect({
 
 // --- preferences ------------------------------------------------------------------------
 // A switch per kind and channel, saved as soon as it flips; a refused save flips it back.
-// Critical kinds are shown locked: the server refuses to turn them off anyway.
+// Critical kinds are shown locked: the server refuses to turn them off anyway (push, which
+// only decides whether a closed browser hears of them, stays the user's to choose).
 
 const prefRows = $("prefs-rows");
 const prefStatus = $("prefs-status");
+const prefsTable = $("prefs-table");
 const languageForm = $("language-form");
 const languageSelect = $("language");
+const send = requester();
 
-// Each switch's name for screen readers: the kind's label (from the server) and the channel.
+// Each switch's name for screen readers: the kind's label (from the server) and the channel;
+// the second, of a locked switch.
 const SWITCH_NAMES = {
   in_app: [gettext("%(kind)s in the app"), gettext("%(kind)s in the app (required)")],
   email: [gettext("%(kind)s by email"), gettext("%(kind)s by email (required)")],
+  push: [gettext("%(kind)s by push")],
 };
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
 async function preferencesRequest(method, body) {
-  const response = await fetch(config.preferencesPath, {
-    method,
-    credentials: "same-origin",
-    headers: {
-      Accept: "application/json",
-      ...(body ? { "Content-Type": "application/json", "X-CSRFToken": csrfToken() } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data.detail);
-  return data;
+  return answerOf(await send(config.preferencesPath, { method, body }));
 }
 
 function renderPreferences(kinds) {
@@ -1230,21 +1224,22 @@ function renderPreferences(kinds) {
     row.querySelector(".pref-label").textContent = pref.label;
     row.querySelector(".pref-lock").hidden = !pref.critical;
     for (const input of row.querySelectorAll("input[data-switch]")) {
-      const name = SWITCH_NAMES[input.dataset.switch][Number(pref.critical)];
-      input.checked = pref[input.dataset.switch];
-      input.disabled = pref.critical;
+      const channel = input.dataset.switch;
+      const locked = pref.critical && channel !== "push";
+      input.checked = pref[channel];
+      input.disabled = locked;
       input.closest(".switch").querySelector(".switch-name").textContent = interpolate(
-        name,
+        SWITCH_NAMES[channel][Number(locked)],
         { kind: pref.label },
         true,
       );
-      if (pref.critical) {
+      if (locked) {
         input.closest(".switch").title = gettext("Required: this cannot be turned off");
       }
     }
     prefRows.append(row);
   }
-  $("prefs-table").hidden = kinds.length === 0;
+  prefsTable.hidden = kinds.length === 0;
   $("prefs-empty").hidden = kinds.length !== 0;
 }
 
@@ -1302,8 +1297,87 @@ languageForm.addEventListener("submit", async (e) => {
   }
 });
 
+// --- push notifications -----------------------------------------------------------------
+// One switch for this browser: on, it is subscribed to Web Push, and the server pushes what
+// arrives while no tab of the site is open. It says why when it cannot be on: the site has no
+// keys (push is off on the server), the browser has no Web Push, or the user blocked the
+// site's notifications. It stays focusable then (aria-disabled), so that the reason, its
+// description, is read. The per-kind "Push" switches show only when the site can push.
+
+// push.js's default push API: a 404 for its key says the site has push off.
+const PUSH_KEY_PATH = "/api/push/public-key/";
+const pushSwitch = $("push-switch");
+const pushNote = $("push-note");
+const PUSH_NOTES = {
+  unavailable: gettext("Push notifications are not available on this site."),
+  unsupported: gettext("This browser cannot show push notifications."),
+  denied: gettext(
+    "Notifications are blocked for this site: allow them in the browser's site settings, then reload the page.",
+  ),
+  off: gettext("Off: turn it on to hear of new notifications while the site is closed."),
+  on: gettext("On: this browser shows new notifications while the site is closed."),
+};
+let pushBusy = false;
+
+/** Draw the switch for ``state``: a pushState() answer, or "unavailable" (off on the server). */
+function drawPush(state) {
+  pushSwitch.checked = state === "on";
+  pushSwitch.setAttribute("aria-disabled", String(state !== "on" && state !== "off"));
+  pushNote.textContent = PUSH_NOTES[state];
+  prefsTable.dataset.push = state === "unavailable" ? "off" : "on";
+}
+
+async function pushOnServer() {
+  try {
+    await send(PUSH_KEY_PATH);
+    return true;
+  } catch (error) {
+    return error.status !== 404; // another failure: enablePush() will say what it is
+  }
+}
+
+async function loadPush() {
+  const [onServer, state] = await Promise.all([
+    pushOnServer(),
+    pushState().catch(() => "unsupported"),
+  ]);
+  drawPush(onServer ? state : "unavailable");
+}
+
+/** Turn push ``on`` or off for this browser, and say how it went. */
+async function togglePush(on) {
+  pushBusy = true;
+  prefStatus.textContent = gettext("Saving…");
+  try {
+    drawPush((on ? await enablePush() : await disablePush()).state);
+    prefStatus.textContent = gettext("Saved");
+  } catch (error) {
+    prefStatus.textContent = "";
+    // A PushError says why in the user's words; its reason "off" means off on the server.
+    const reasons = { off: "unavailable", unsupported: "unsupported", denied: "denied" };
+    drawPush(reasons[error.reason] ?? (await pushState().catch(() => "off")));
+    flash(error.message);
+  } finally {
+    pushBusy = false;
+  }
+}
+
+// From the click itself: the browser asks for the permission only during a user gesture.
+pushSwitch.addEventListener("click", (e) => {
+  if (pushBusy || pushSwitch.getAttribute("aria-disabled") === "true") {
+    e.preventDefault(); // the checkbox keeps its state
+    return;
+  }
+  togglePush(pushSwitch.checked);
+});
+
+// A clicked push that the worker could not mark read itself (its browser gives a worker no
+// cookies to read the CSRF token from): the worker asks this page, which marks it.
+listenForPushClicks(api);
+
 loadFirst();
 loadPreferences();
+loadPush();
 setInterval(() => {
   for (const { data, el } of items.values()) {
     el.querySelector("time").textContent = relativeTime(data.created_at);

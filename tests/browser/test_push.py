@@ -1,5 +1,8 @@
 """Web Push in Chromium: push.js turns push on from a click and off again, saying why when it
-cannot; push-worker.js shows what the server pushed and, clicked, marks it read.
+cannot; push-worker.js shows what the server pushed and, clicked, marks it read. The inbox's
+preferences panel does it with a switch, and saves a push choice per kind; without keys, or
+blocked, its switch says why push cannot be on; axe-clean, in Arabic, at a phone's width.
+The button of docs/BROWSER.md runs from the Markdown itself.
 
 Two parts of a real browser are out of reach here, and are stood in for:
 
@@ -26,15 +29,20 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils.translation.trans_real import DjangoTranslation
 from rest_framework_simplejwt.tokens import AccessToken
 
+from notifications import preferences
+from notifications.i18n import languages
 from notifications.models import Notification, PushSubscription
 from notifications.push import keys
 from notifications.push.sender import sender
 from tests.browser.conftest import TIMEOUT_MS, expect, log_in
 from tests.browser.pages import log_in_to, serve
+from tests.browser.test_languages import AXE, AXE_RUN
 from tests.e2e.conftest import Server
 from tests.push_service import PushService, Subscription
+from tests.recipes import recipe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,27 +51,32 @@ SCOPE = "/static/notifications/"
 PAGE = "/push-page/"
 SUBJECT = "mailto:webmaster@localhost"
 EMPTY_PAGE = "<!doctype html><html lang='en'><title>A page of the site</title><body></body>"
+OFF = "Off: turn it on to hear of new notifications while the site is closed."
+ON = "On: this browser shows new notifications while the site is closed."
+
+# The page's PushManager hands out ``subscription`` (of the local push service) instead of
+# asking a push service headless Chromium does not have; unsubscribed, it hands out none.
+STAND_IN = """
+(subscription) => {
+  let current = null;
+  PushManager.prototype.getSubscription = async () => current;
+  PushManager.prototype.subscribe = async ({ applicationServerKey }) => {
+    current ??= {
+      ...subscription,
+      options: { userVisibleOnly: true, applicationServerKey: applicationServerKey.buffer },
+      toJSON: () => subscription,
+      unsubscribe: async () => { current = null; return true; },
+    };
+    return current;
+  };
+}
+"""
 
 # A switch as a page draws one: two buttons whose clicks call push.js, and an <output> with
 # the outcome. Evaluated in the page, so it runs under the page's own Content-Security-Policy.
-# With ``subscription``, the page's PushManager hands out that subscription of the local push
-# service instead of asking a push service headless Chromium does not have.
 SWITCH = """
-async ({ subscription, token }) => {
+async (token) => {
   const push = await import("/static/notifications/push.js");
-  if (subscription) {
-    let current = null;
-    PushManager.prototype.getSubscription = async () => current;
-    PushManager.prototype.subscribe = async ({ applicationServerKey }) => {
-      current ??= {
-        ...subscription,
-        options: { userVisibleOnly: true, applicationServerKey: applicationServerKey.buffer },
-        toJSON: () => subscription,
-        unsubscribe: async () => { current = null; return true; },
-      };
-      return current;
-    };
-  }
   const options = token ? { getToken: token } : {};
   const output = document.createElement("output");
   const show = async (promise) => {
@@ -156,9 +169,16 @@ async def context(new_context: Any, push_site: Server) -> AsyncIterator[Any]:
     yield context
 
 
+async def stand_in(page: Any, subscription: Subscription) -> None:
+    """Have the page's PushManager hand out ``subscription``, as a browser hands out its
+    vendor's push service's."""
+    await page.evaluate(STAND_IN, subscription.info)
+
+
 async def add_switch(page: Any, subscription: Subscription | None, token: str = "") -> None:
-    info = subscription.info if subscription else None
-    await page.evaluate(SWITCH, {"subscription": info, "token": token})
+    if subscription:
+        await stand_in(page, subscription)
+    await page.evaluate(SWITCH, token)
 
 
 async def click(page: Any, label: str, outcome: str) -> None:
@@ -347,3 +367,156 @@ async def test_a_site_with_tokens_has_its_page_mark_a_clicked_push_read(
         await (await the_worker(context, push_site)).evaluate(CLICK, tag)
     assert (await read.value).status == 200
     assert await sync_to_async(is_read)(notification.pk)
+
+
+def push_choice(user: Any, kind: str) -> bool:
+    return next(c for c in preferences.choices_for(user.pk) if c.kind == kind).push
+
+
+def answer_to(method: str, path: str) -> Any:
+    """Matches the page's ``method`` request to ``path``'s answer, for expect_response()."""
+    return lambda response: response.request.method == method and response.url.endswith(path)
+
+
+async def test_the_inbox_panel_turns_push_on_and_off_and_chooses_it_per_kind(
+    push_site: Server, push_service: PushService, context: Any, user: Any
+) -> None:
+    violations = policy_violations(context)
+    page = await log_in(context, push_site, user.username)
+    switch = page.get_by_role("switch", name="Push notifications", exact=True)
+    note = page.locator("#push-note")
+    await expect(note).to_have_text(OFF)
+    await expect(switch).to_be_enabled()
+    await expect(switch).not_to_be_checked()
+    subscription = push_service.subscribe()
+    await stand_in(page, subscription)
+
+    async with page.expect_response(answer_to("POST", "/api/push/subscriptions/")) as posted:
+        await switch.click()
+    assert (await posted.value).status == 201
+    await expect(switch).to_be_checked()
+    await expect(note).to_have_text(ON)
+    assert await sync_to_async(endpoints)(user) == [subscription.endpoint]
+
+    # Each kind's own push switch, a critical kind's too: push is the user's to choose.
+    shipped = page.get_by_role("switch", name="Order shipped by push")
+    await expect(shipped).to_be_checked()  # the kind's default
+    await expect(page.get_by_role("switch", name="Account security by push")).to_be_enabled()
+    await shipped.focus()
+    async with page.expect_response(answer_to("PATCH", "/api/preferences/")) as saved:
+        await page.keyboard.press("Space")
+    assert (await saved.value).ok
+    await expect(shipped).not_to_be_checked()
+    assert not await sync_to_async(push_choice)(user, "order.shipped")
+
+    async with page.expect_response(answer_to("DELETE", "/api/push/subscriptions/")) as deleted:
+        await switch.click()
+    assert (await deleted.value).status == 204
+    await expect(switch).not_to_be_checked()
+    await expect(note).to_have_text(OFF)
+    assert await sync_to_async(endpoints)(user) == []
+    assert violations == []
+
+
+async def test_the_inbox_panel_says_why_push_cannot_be_on(
+    server: Server, push_site: Server, new_context: Any, user: Any
+) -> None:
+    # The demo's default: no keys, push off on the server. No per-kind push either.
+    page = await log_in(await new_context(), server, user.username)
+    switch = page.get_by_role("switch", name="Push notifications", exact=True)
+    note = page.locator("#push-note")
+    await expect(note).to_have_text("Push notifications are not available on this site.")
+    await expect(switch).to_be_disabled()
+    await expect(page.get_by_role("switch", name="Order shipped by email")).to_be_visible()
+    await expect(page.get_by_role("switch", name="Order shipped by push")).to_have_count(0)
+    await switch.focus()  # still reachable, so that its reason is read
+    await page.keyboard.press("Space")
+    await expect(switch).not_to_be_checked()
+
+    # The user blocks the site's notifications (headless Chromium answers the prompt "no").
+    page = await log_in(await new_context(), push_site, user.username)
+    switch = page.get_by_role("switch", name="Push notifications", exact=True)
+    await expect(page.locator("#push-note")).to_have_text(OFF)
+    await switch.click()
+    await expect(page.locator("#toasts .toast")).to_contain_text(
+        "Notifications are blocked for this site. Allow them in the browser's site settings."
+    )
+    await expect(page.locator("#push-note")).to_have_text(
+        "Notifications are blocked for this site: allow them in the browser's site settings, "
+        "then reload the page."
+    )
+    await expect(switch).to_be_disabled()
+    await expect(switch).not_to_be_checked()
+    assert await sync_to_async(endpoints)(user) == []
+
+
+async def test_the_inbox_panel_in_arabic_at_a_phones_width_axe_clean_light_and_dark(
+    push_site: Server, push_service: PushService, new_context: Any, user: Any
+) -> None:
+    if not AXE.exists():
+        pytest.skip(f"axe-core is not in {AXE.parent.parent}: npm ci --prefix tests/clients")
+    await sync_to_async(languages.store)(user.pk, "ar")
+    # Playwright injects axe-core as an inline script, which the page's policy forbids.
+    context = await new_context(
+        viewport={"width": 360, "height": 740},
+        has_touch=True,
+        bypass_csp=True,
+        reduced_motion="reduce",
+    )
+    await context.grant_permissions(["notifications"], origin=push_site.url)
+    page = await log_in(context, push_site, user.username)
+    await expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    switch = page.locator("#push-switch")
+    await expect(switch).to_be_enabled()
+    await stand_in(page, push_service.subscribe())
+    await switch.click()
+    # The page's words from the catalog that Django's JavaScriptCatalog serves it.
+    await expect(page.locator("#push-note")).to_have_text(
+        DjangoTranslation("ar", "djangojs").gettext(ON)
+    )
+    await expect(switch).to_be_checked()
+    await expect(page.locator(".push-cell").first).to_be_visible()
+
+    panel = page.locator("#preferences")
+    await panel.scroll_into_view_if_needed()
+    box = await panel.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+    # Nothing of the table is cut off by the panel: its last column ends inside it.
+    cell = await page.locator("#prefs-rows .push-cell").last.bounding_box()
+    assert cell["x"] >= box["x"], (cell, box)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    # Right to left: the label starts on the right, the switch ends the line on the left.
+    label = await page.locator(".prefs-push-text label").bounding_box()
+    track = await page.locator(".prefs-push .switch").bounding_box()
+    assert track["x"] + track["width"] <= label["x"]
+
+    await page.add_script_tag(path=str(AXE))
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        assert await page.evaluate(AXE_RUN) == [], scheme
+
+
+async def test_the_push_button_of_browser_md_turns_push_on_and_off(
+    push_site: Server, push_service: PushService, context: Any, user: Any
+) -> None:
+    body = recipe("browser-push-button")
+    await serve(
+        context,
+        f"{push_site.url}{PAGE}",
+        f"<!doctype html><html lang='en'><title>Push</title>{body}",
+    )
+    page = await log_in_to(context, push_site, user.username, PAGE)
+    said = page.locator("#push-said")
+    await expect(said).to_have_text("off")
+    subscription = push_service.subscribe()
+    await stand_in(page, subscription)
+
+    button = page.get_by_role("button", name="Notify me on this device")
+    await button.click()
+    await expect(said).to_have_text("on")
+    await expect(button).to_have_attribute("aria-pressed", "true")
+    assert await sync_to_async(endpoints)(user) == [subscription.endpoint]
+
+    await button.click()
+    await expect(said).to_have_text("off")
+    assert await sync_to_async(endpoints)(user) == []

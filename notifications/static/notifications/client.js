@@ -1,8 +1,11 @@
 /**
- * Live notifications in the browser: a small ES module with no dependencies.
+ * Live notifications in the browser: a small ES module with no third-party dependencies.
  *
- *   import { connect, createApi } from "/static/notifications/client.js";
+ *   import { connect, createApi, enablePush } from "/static/notifications/client.js";
  *   const client = connect({ on: { notification: (n, meta) => ..., status: (s) => ... } });
+ *
+ * It imports http.js (the API's requests, the words) and re-exports push.js (Web Push, with
+ * its service worker push-worker.js), all beside it: serve or copy the four files together.
  *
  * One stream per browser, not per tab: the tab that holds the Web Lock opens the
  * stream and relays every event to the other tabs over a BroadcastChannel. When it
@@ -22,9 +25,18 @@
  * stream), "unauthorized" (the stream answered 401: with the session cookie, the session has
  * ended), and any name passed to tell() by another tab.
  *
- * Words a user reads (statusLabel(), ApiError's fallback message) come from Django's
- * JavaScript catalog when the page loaded it, in English otherwise.
+ * createApi() calls the HTTP API; enablePush(), disablePush() and pushState() draw and work a
+ * page's push switch, and listenForPushClicks() marks read the pushes clicked while the page
+ * signs in with a token (push.js says more).
+ *
+ * Words a user reads (statusLabel(), ApiError's fallback message, PushError's messages) come
+ * from Django's JavaScript catalog when the page loaded it, in English otherwise.
  */
+
+import { answerOf, gettext, requester, resolveToken } from "./http.js";
+
+export { ApiError, gettext, interpolate, ngettext, resolveToken } from "./http.js";
+export { enablePush, disablePush, pushState, listenForPushClicks, PushError } from "./push.js";
 
 const STREAM_EVENTS = [
   "connected",
@@ -486,42 +498,8 @@ export async function* serverSentEvents(body) {
   }
 }
 
-/** The access token that ``getToken`` gives: a string, or a function (sync or async). */
-export async function resolveToken(getToken) {
-  return typeof getToken === "function" ? getToken() : getToken;
-}
-
 function isVisible() {
   return globalThis.document?.visibilityState === "visible";
-}
-
-// --- words -------------------------------------------------------------------------------
-// The words a user may read from the client (the connection's state, an API error that came
-// without the server's own message) go through Django's JavaScript catalog when the page
-// loaded one (JavaScriptCatalog: the djangojs domain), and stay English when it did not, so an
-// embedding page works either way. Console messages are for developers: they stay English.
-
-/** ``msgid`` in the words of the page's Django catalog, or as given without one. */
-export function gettext(msgid) {
-  const catalog = globalThis.django;
-  return typeof catalog?.gettext === "function" ? catalog.gettext(msgid) : msgid;
-}
-
-/** The form for ``count``, by the catalog's plural rule, or English's without one. */
-export function ngettext(singular, plural, count) {
-  const catalog = globalThis.django;
-  if (typeof catalog?.ngettext === "function") return catalog.ngettext(singular, plural, count);
-  return count === 1 ? singular : plural;
-}
-
-/**
- * ``format`` with each "%(name)s" taken from ``values`` when ``named``, else each "%s" from
- * the array in turn: Django's interpolate(), which the catalog may not have defined.
- */
-export function interpolate(format, values, named = false) {
-  if (named) return format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]));
-  const queue = [...values];
-  return format.replace(/%s/g, () => String(queue.shift()));
 }
 
 /** The connection's state in words: a "status" event's value, or "connecting" before one. */
@@ -533,15 +511,6 @@ export function statusLabel(status) {
     offline: gettext("Offline"),
   };
   return labels[status] ?? status;
-}
-
-/** An HTTP error of the API, with its ``detail`` message. */
-export class ApiError extends Error {
-  constructor(status, detail) {
-    // Translators: an API request failed and the server said no more; %s is the HTTP status.
-    super(detail || interpolate(gettext("HTTP error %s"), [status]));
-    this.status = status;
-  }
 }
 
 /**
@@ -560,29 +529,8 @@ export function createApi({
   csrfToken = null,
 } = {}) {
   const base = new URL(apiPath, baseUrl || globalThis.location?.href);
-
-  async function request(url, { method = "GET", keepalive = false, body = undefined } = {}) {
-    const headers = { Accept: "application/json" };
-    let credentials = withCredentials ? "include" : "same-origin";
-    if (getToken) {
-      headers.Authorization = `Bearer ${await resolveToken(getToken)}`;
-      credentials = "omit";
-    } else if (method !== "GET") {
-      const csrf = typeof csrfToken === "function" ? csrfToken() : csrfToken ?? cookie("csrftoken");
-      if (csrf) headers["X-CSRFToken"] = csrf;
-    }
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      body = JSON.stringify(body);
-    }
-    const response = await fetch(url, { method, headers, credentials, keepalive, body });
-    if (!response.ok) {
-      const answer = await response.json().catch(() => ({}));
-      throw new ApiError(response.status, answer.detail);
-    }
-    return response.status === 204 ? null : response.json();
-  }
-
+  const send = requester({ getToken, withCredentials, csrfToken });
+  const request = async (url, options = {}) => answerOf(await send(url, options));
   const at = (path) => new URL(path, base);
   const post = (path, options = {}) => request(at(path), { method: "POST", ...options });
   // One request for many: {ids: [the ones it changed], unread_count}.
@@ -626,12 +574,4 @@ export function createApi({
     unsnooze: (id) => post(`${id}/unsnooze/`),
     remove: (id) => request(at(`${id}/`), { method: "DELETE" }),
   };
-}
-
-function cookie(name) {
-  for (const part of (globalThis.document?.cookie ?? "").split(";")) {
-    const [key, ...value] = part.trim().split("=");
-    if (key === name) return decodeURIComponent(value.join("="));
-  }
-  return null;
 }

@@ -25,8 +25,10 @@
  * authenticate with a token, it asks the tab it focused or opened: a page that calls
  * ``listenForPushClicks(createApi(...))`` then marks it read.
  *
- * This module imports nothing, so client.js may re-export it.
+ * client.js re-exports this module, so a page may import either; it imports only http.js.
  */
+
+import { ApiError, gettext, requester } from "./http.js";
 
 const CLICKED = "notifications:clicked";
 
@@ -66,7 +68,6 @@ export async function enablePush(options = {}) {
   const subscription = await subscribe(registration.pushManager, key);
   try {
     const answer = await server.send("POST", "subscriptions/", subscription.toJSON());
-    if (!answer.ok) throw await refusal(answer);
     return { state: "on", created: answer.status === 201, subscription };
   } catch (error) {
     // Unknown to the server, the subscription would only say "on" to pushState() forever.
@@ -89,10 +90,11 @@ export async function disablePush(options = {}) {
   if (!subscription) return { state: "off", removed: false };
   const { endpoint } = subscription;
   await subscription.unsubscribe();
-  const answer = await pushServer(options)
+  const removed = await pushServer(options)
     .send("DELETE", "subscriptions/", { endpoint })
-    .catch(() => null);
-  return { state: "off", removed: answer?.status === 204 };
+    .then(() => true)
+    .catch(() => false);
+  return { state: "off", removed };
 }
 
 /**
@@ -137,11 +139,16 @@ function supported() {
 /** The page's ``workerUrl`` (relative to the page), else push-worker.js beside this module. */
 function workerUrl({ workerUrl: url = null } = {}) {
   if (url) return new URL(url, globalThis.location.href);
-  // A bundle in another format than ES modules has no import.meta.url (esbuild warns).
-  if (!import.meta.url) {
-    throw new TypeError("push.js is bundled: pass workerUrl, push-worker.js's static URL");
+  // Bundled into a script, not an ES module, this module has no import.meta.url: the URL
+  // cannot be made. Inside ``try``, esbuild knows that case is handled and does not warn;
+  // webpack and Vite see the pattern and ship push-worker.js with the bundle.
+  try {
+    return new URL("./push-worker.js", import.meta.url);
+  } catch (error) {
+    throw new TypeError("push.js is bundled: pass workerUrl, push-worker.js's URL", {
+      cause: error,
+    });
   }
-  return new URL("./push-worker.js", import.meta.url);
 }
 
 async function currentSubscription(options) {
@@ -187,7 +194,10 @@ async function subscribe(pushManager, key) {
   }
 }
 
-/** The push API of the notifications server, authenticated as createApi() does it. */
+/**
+ * The push API of the notifications server, signed in as createApi() is. Its refusals are
+ * PushErrors "failed" with the server's words; a 404 for the key says push is off there.
+ */
 function pushServer({
   baseUrl = "",
   pushPath = "/api/push/",
@@ -196,42 +206,25 @@ function pushServer({
   csrfToken = null,
 } = {}) {
   const base = new URL(pushPath, baseUrl || globalThis.location?.href);
+  const request = requester({ getToken, withCredentials, csrfToken });
 
   async function send(method, path, body = undefined) {
-    const headers = { Accept: "application/json" };
-    let credentials = withCredentials ? "include" : "same-origin";
-    if (getToken) {
-      const token = typeof getToken === "function" ? await getToken() : getToken;
-      headers.Authorization = `Bearer ${token}`;
-      credentials = "omit";
-    } else if (method !== "GET") {
-      const csrf = typeof csrfToken === "function" ? csrfToken() : csrfToken ?? cookie("csrftoken");
-      if (csrf) headers["X-CSRFToken"] = csrf;
-    }
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      body = JSON.stringify(body);
-    }
     try {
-      return await fetch(new URL(path, base), { method, headers, credentials, body });
+      return await request(new URL(path, base), { method, body });
     } catch (error) {
+      if (error instanceof ApiError) throw new PushError("failed", error.message, error);
       throw unreachable(error);
     }
   }
 
   async function publicKey() {
-    const answer = await send("GET", "public-key/");
-    if (answer.status === 404) throw off();
-    if (!answer.ok) throw await refusal(answer);
+    const answer = await send("GET", "public-key/").catch((error) => {
+      throw error.cause?.status === 404 ? off() : error;
+    });
     return base64url((await answer.json()).public_key);
   }
 
   return { send, publicKey };
-}
-
-async function refusal(answer) {
-  const { detail } = await answer.json().catch(() => ({}));
-  return new PushError("failed", detail || interpolate(gettext("HTTP error %s"), answer.status));
 }
 
 function base64url(text) {
@@ -244,25 +237,7 @@ function sameBytes(buffer, bytes) {
   return other.length === bytes.length && other.every((byte, i) => byte === bytes[i]);
 }
 
-function cookie(name) {
-  for (const part of (globalThis.document?.cookie ?? "").split(";")) {
-    const [key, ...value] = part.trim().split("=");
-    if (key === name) return decodeURIComponent(value.join("="));
-  }
-  return null;
-}
-
-// --- words -------------------------------------------------------------------------------
-// Through Django's JavaScript catalog when the page loaded one, as client.js's words are.
-
-function gettext(msgid) {
-  const catalog = globalThis.django;
-  return typeof catalog?.gettext === "function" ? catalog.gettext(msgid) : msgid;
-}
-
-function interpolate(format, value) {
-  return format.replace("%s", String(value));
-}
+// --- why push cannot be on, in the user's words (Django's catalog, through http.js) -------
 
 const unsupported = () =>
   new PushError("unsupported", gettext("This browser cannot show push notifications."));
