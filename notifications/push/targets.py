@@ -55,14 +55,14 @@ def _pushes(rows: list[Notification]) -> list[Push]:
     languages = dict(
         UserLanguage.objects.filter(user_id__in=subscriptions).values_list("user_id", "language")
     )
+    critical = {kind.name for kind in conf.KINDS.values() if kind.critical}
     pushes = []
     for notification in wanted:
         mine = subscriptions.get(notification.recipient_id, [])
         if not mine:
             continue
         data = _message(notification, languages.get(notification.recipient_id))
-        registered = conf.KINDS.get(notification.kind)
-        urgency = "high" if registered is not None and registered.critical else "normal"
+        urgency = "high" if notification.kind in critical else "normal"
         pushes += [Push(s.pk, s.user_id, s.info, data, urgency) for s in mine]
     return pushes
 
