@@ -247,8 +247,8 @@ def wake_snoozed(*, user_id: int | None = None, limit: int = 1000) -> int:
     due = Notification.objects.filter(snoozed_until__lte=timezone.now())
     if user_id is not None:
         due = due.filter(recipient_id=user_id)
-        if not due.exists():  # the usual answer, without a write
-            return 0
+    if not due.exists():  # the usual answer: one read of the partial index, no transaction
+        return 0
     with transaction.atomic():
         claimed = due.select_for_update(skip_locked=True).order_by().values("pk")[:limit]
         woken = store.update_returning(due.filter(pk__in=claimed), snoozed_until=None, read_at=None)

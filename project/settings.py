@@ -320,7 +320,7 @@ def channel_layers(redis_urls: str | list[str] | None, prefix: str = "asgi") -> 
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     return {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "notifications.delivery.layers.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": list(redis_urls), "prefix": prefix},
         }
     }

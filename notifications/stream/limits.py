@@ -300,6 +300,14 @@ class RedisSlots:
         )
         return previous is not None
 
+    async def take_turn(self, job: str, seconds: float) -> bool:
+        """Tell whether this process takes the cluster's turn at ``job`` (a key of the
+        processes' own, beside their liveness keys): the first to ask once the last turn's
+        ``seconds`` are over does, so the job runs about once per ``seconds`` in all, however
+        many processes ask."""
+        key = f"{self._process_prefix()}turn:{job}"
+        return bool(await self._client().set(key, process_id(), nx=True, px=int(seconds * 1000)))
+
     async def release(self, slot: Slot) -> None:
         await self._client().zrem(self._key(slot.user_id), slot.id)
 
@@ -393,6 +401,9 @@ class LocalSlots:
 
     async def keep_alive(self) -> bool:
         return True  # nothing outside this process can forget it
+
+    async def take_turn(self, job: str, seconds: float) -> bool:
+        return True  # no other process to share the job with
 
     async def release(self, slot: Slot) -> None:
         leases = self._leases.get(slot.user_id, {})

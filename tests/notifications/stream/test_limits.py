@@ -86,3 +86,13 @@ async def test_renewing_what_the_store_forgot_evicts_the_newest_over_the_limit(
 def test_slot_ids_sort_by_opening_time() -> None:
     ids = [new_slot(1).id for _ in range(50)]
     assert ids == sorted(ids)
+
+
+async def test_a_job_s_turn_goes_to_one_asker_per_period(store: Any) -> None:
+    """With Redis the first to ask takes the turn and every other asker, in any process,
+    waits for its end; a process alone (no Redis) always takes it."""
+    assert await store.take_turn("job", 0.3)
+    assert await store.take_turn("job", 0.3) is isinstance(store, LocalSlots)
+    assert await store.take_turn("another job", 0.3)
+    await asyncio.sleep(0.4)
+    assert await store.take_turn("job", 0.3)
