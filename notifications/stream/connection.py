@@ -64,7 +64,10 @@ class Stream:
     ) -> None:
         self.user_id = user_id
         # How the start is read: by default for a user Django authenticated (no token).
-        self.read_start = read_start or functools.partial(start_read.read_start, token=None)
+        # Dropped once read: it holds the open's token.
+        self.read_start: StartReader | None = read_start or functools.partial(
+            start_read.read_start, token=None
+        )
         self.last_event_id = last_event_id
         self.slot = slot
         self.hub = hub()
@@ -137,9 +140,12 @@ class Stream:
             await self.hub.wait_routed(self.user_id)
             # Read before the database: a change of the feed until then is caught up by it.
             self.generation = self.hub.generation
-            start = await self.read_start(
+            read_start, self.read_start = self.read_start, None
+            assert read_start is not None, "a stream starts once"
+            start = await read_start(
                 self.user_id, last_event_id=self.last_event_id, limit=conf.REPLAY_LIMIT
             )
+            del read_start
             self.connected = True
             yield frames.connected(
                 user_id=self.user_id, unread_count=start.unread_count, last_seq=start.resume_from
@@ -150,10 +156,11 @@ class Stream:
             self.last_seq = start.resume_from
             self.revocations = start.revocations
             self.language = start.language
-            for notification in start.replay.notifications:
-                yield frames.notification(notification, language=self.language)
-                metrics.written(replay=True)
-                self.last_seq = notification.seq
+            replay = self._replay(start.replay.notifications)
+            # Nothing of the start is kept for the stream's life: the replayed rows least.
+            del start
+            async for frame in replay:
+                yield frame
             async for frame in self._follow(self.inbox):
                 yield frame
         except Closed as e:
@@ -172,6 +179,13 @@ class Stream:
         finally:
             metrics.streams_open.dec()
             await self.close()
+
+    async def _replay(self, notifications: list[Notification]) -> AsyncIterator[bytes]:
+        """The frames of the notifications missed since ``Last-Event-ID``, oldest first."""
+        for notification in notifications:
+            yield frames.notification(notification, language=self.language)
+            metrics.written(replay=True)
+            self.last_seq = notification.seq
 
     async def _follow(self, inbox: Inbox) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 from notifications import metrics
 from notifications.conf import conf
@@ -32,16 +33,32 @@ INBOX_SIZE = 1000
 STUCK_SECONDS = 1.0
 
 
-class Inbox(asyncio.Queue[Message]):
+class Inbox:
     """One stream's pending messages; when full, it remembers that it dropped some.
 
     The stream tells it, through :meth:`handing_over`, which task hands its bytes to the
     server (``writer``, None while the stream waits for messages or works) and how much of
     the frame is left to hand over (``unsent``).
+
+    Not an ``asyncio.Queue``: one of those holds four deques of about 760 bytes each from
+    the start, empty or not, and an inbox has one reader and is empty nearly always. Here
+    the deque exists while messages wait, and the reader waits on one future.
     """
 
+    __slots__ = (
+        "slot",
+        "overflowed",
+        "bytes",
+        "limit",
+        "writer",
+        "unsent",
+        "pieces",
+        "too_slow",
+        "_waiting",
+        "_reader",
+    )
+
     def __init__(self, slot: Slot) -> None:
-        super().__init__(maxsize=INBOX_SIZE)
         self.slot = slot
         self.overflowed = False
         # The frame bytes of the messages waiting, roughly (``messages.size_of``).
@@ -53,6 +70,45 @@ class Inbox(asyncio.Queue[Message]):
         self.pieces = 0
         # Set once the stream was found too slow for its client: it ends, taking no more.
         self.too_slow = False
+        self._waiting: deque[Message] | None = None
+        self._reader: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self._waiting) if self._waiting else 0
+
+    def empty(self) -> bool:
+        return not self._waiting
+
+    def put_nowait(self, message: Message) -> None:
+        """Add ``message``; raise ``asyncio.QueueFull`` with ``INBOX_SIZE`` waiting."""
+        if self._waiting is None:
+            self._waiting = deque()
+        elif len(self._waiting) >= INBOX_SIZE:
+            raise asyncio.QueueFull
+        self._waiting.append(message)
+        self.bytes += messages.size_of(message)
+        if self._reader is not None and not self._reader.done():
+            self._reader.set_result(None)
+
+    def get_nowait(self) -> Message:
+        """Take the oldest message; raise ``asyncio.QueueEmpty`` when none waits."""
+        if not self._waiting:
+            raise asyncio.QueueEmpty
+        message = self._waiting.popleft()
+        if not self._waiting:
+            self._waiting = None
+        self.bytes -= messages.size_of(message)
+        return message
+
+    async def get(self) -> Message:
+        """Wait for a message and take it; cancelled while waiting, it takes nothing."""
+        while not self._waiting:
+            self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        return self.get_nowait()
 
     def offer(self, message: Message) -> None:
         if self.too_slow:
@@ -116,16 +172,6 @@ class Inbox(asyncio.Queue[Message]):
         # The task, its error and the stream's generator would otherwise hold each other,
         # with the frame in hand, until the cycle collector runs.
         self.writer = None
-
-    # asyncio.Queue's own hooks for what a put adds and a get takes.
-    def _put(self, item: Message) -> None:
-        super()._put(item)
-        self.bytes += messages.size_of(item)
-
-    def _get(self) -> Message:
-        item = super()._get()
-        self.bytes -= messages.size_of(item)
-        return item
 
 
 class Inboxes(dict[int, set[Inbox]]):

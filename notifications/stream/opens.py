@@ -64,7 +64,7 @@ TAKE_TIMEOUT_SECONDS = 2.0
 _releasing: set[asyncio.Future[None]] = set()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Opened:
     """A started stream: send :data:`STREAM_HEADERS`, then :meth:`chunks`; ``stream.close()``
     frees its slot however the request ends."""
@@ -75,7 +75,10 @@ class Opened:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The stream's first bytes, then the rest of them."""
-        yield self.first
+        # Not kept once sent: after a long absence they hold a whole replay.
+        first, self.first = self.first, b""
+        yield first
+        del first
         if self.rest is not None:
             async for chunk in self.rest:
                 yield chunk

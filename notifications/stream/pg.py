@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections
+from django.db.utils import load_backend
 
 try:
     import psycopg
@@ -40,8 +41,16 @@ _opening: dict[asyncio.AbstractEventLoop, asyncio.Future[Any]] = {}
 
 
 def available(alias: str) -> bool:
-    """Tell whether the database ``alias`` can be read here without the ORM."""
-    return AsyncConnectionPool is not None and connections[alias].vendor == "postgresql"
+    """Tell whether the database ``alias`` can be read here without the ORM.
+
+    Asked of the backend's class: ``connections[alias]`` in a stream's task would make a
+    connection object of the task's own (Django keeps them per async context) and keep it,
+    about 3 KB, for as long as the stream lives.
+    """
+    if AsyncConnectionPool is None:
+        return False
+    backend = load_backend(connections.settings[alias]["ENGINE"])
+    return bool(backend.DatabaseWrapper.vendor == "postgresql")
 
 
 async def fetchall(alias: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from django.core.handlers.asgi import ASGIRequest
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import services
 from notifications.asgi import with_lean_stream
-from notifications.stream import auth, opens
+from notifications.stream import auth, front, opens
 from notifications.stream.connection import Stream
 from notifications.stream.limits import slots
 from project.asgi import application, django_application
@@ -143,4 +146,41 @@ async def test_a_refused_token_never_evicts_a_stream(user: Any, settings: Any) -
     assert other.json_body() == {"detail": "The user's password has been changed."}
     assert await slot_count(user.pk) == 1
     assert not stream.finished
+    await stream.close()
+
+
+async def test_a_live_stream_holds_neither_its_request_nor_its_token(
+    user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream lives for hours: what only its open needed is freed once it is served
+    (docs/PERFORMANCE.md, "Memory"), the replayed notifications and their frames too."""
+    made: list[weakref.ref[Any]] = []
+
+    class Watched(ASGIRequest):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(front, "ASGIRequest", Watched)
+    tokens: list[weakref.ref[Any]] = []
+    stream_token = auth.stream_token
+
+    def watched_token(request: Any) -> Any:
+        token = stream_token(request)
+        tokens.append(weakref.ref(token))
+        return token
+
+    monkeypatch.setattr(auth, "stream_token", watched_token)
+    for title in ("one", "two"):
+        await sync_to_async(services.notify)(user, kind="info", title=title)
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}", "Last-Event-ID": "0"}
+    stream = AsgiStream(application, headers=headers)
+    assert await stream.open() == 200
+    assert [(await stream.next_event()).event for _ in range(3)] == [
+        "connected",
+        "notification",
+        "notification",
+    ]
+    gc.collect()
+    assert made and tokens and all(ref() is None for ref in made + tokens)
     await stream.close()
