@@ -92,6 +92,8 @@ class _Feed:
     async def subscribe(self, now: float) -> None:
         """Join the groups, and renew the membership every heartbeat: a layer that expires
         members (the core layer's ``group_expiry``) must not drop a live process."""
+        if self.channel is not None and now < self.renew_at:
+            return  # Nothing due: the hub asks before every message it reads.
         async with asyncio.timeout(PROBE_TIMEOUT):
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
