@@ -74,6 +74,7 @@ def start_private_redis(words: list[str]) -> None:
         pytest.param(recipe("perf-latency-budget"), id="perf-latency-budget"),
         pytest.param(recipe("perf-side-by-side"), id="perf-side-by-side"),
         pytest.param(recipe("perf-latency-tail"), id="perf-latency-tail"),
+        pytest.param(recipe("perf-broadcast-100k"), id="perf-broadcast-100k"),
         pytest.param(recipe("testing-chaos"), id="testing-chaos"),
     ],
 )

@@ -58,7 +58,7 @@ class StreamApplication:
         if isinstance(answer, HttpResponse):
             await self._answer(request, answer, send)
             return
-        start = _start(self.cors(request, _stream_response()))
+        start = _start(self.cors(request, HttpResponseBase(headers=STREAM_HEADERS)))
         # A stream lives for hours, and needs nothing of its request past here: kept, the
         # request and its response would be 2.5 KB more per stream (docs/PERFORMANCE.md).
         del request
@@ -102,13 +102,6 @@ class StreamApplication:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def _stream_response() -> HttpResponseBase:
-    response = HttpResponseBase()
-    for name, value in STREAM_HEADERS.items():
-        response[name] = value
-    return response
 
 
 def _start(response: HttpResponseBase) -> Message:

@@ -24,7 +24,4 @@ async def events(request: HttpRequest) -> HttpResponseBase:
         return answer
     # Whatever becomes of the response, even if it is never sent, the slot is given back.
     on_close(request, answer.stream.close)
-    response = StreamingHttpResponse(answer.chunks())
-    for name, value in STREAM_HEADERS.items():
-        response[name] = value
-    return response
+    return StreamingHttpResponse(answer.chunks(), headers=STREAM_HEADERS)
