@@ -2,12 +2,12 @@
 
 The database is the log; these messages only say "look now". A lost one delays a
 notification (the stream fills the gap from the database) and never loses it. So
-:func:`publish` never makes its caller wait for the channel layer and never raises: it hands
-the messages to a background sender and returns. The sender rings them in order; while the
-layer is down or hangs, what it cannot send is dropped (at most ``MAX_PENDING`` wait, or one
-publish however large), said once in the log and counted, and streams catch up from the
-database.
-"""
+:func:`publish` never makes its caller wait long for the channel layer and never raises:
+while the layer answers quickly it rings from the calling thread
+(:mod:`notifications.delivery.direct`), else it hands the messages to a background sender
+and returns. The sender rings them in order; while the layer is down or hangs, what it
+cannot send is dropped (at most ``MAX_PENDING`` wait, or one publish however large), said
+once in the log and counted, and streams catch up from the database."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import SyncToAsync
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 
 from notifications import metrics
 from notifications.conf import conf
-from notifications.delivery import messages
+from notifications.delivery import direct, messages
 from notifications.delivery.outages import described, unreachable
 
 logger = logging.getLogger(__name__)
@@ -36,44 +36,59 @@ Addressed = tuple[int, messages.Message]  # (user_id, message for that user's st
 
 # Doorbells waiting to be sent, at most: beyond, new ones are dropped.
 MAX_PENDING = 10_000
-# How long publish() waits for its doorbell to go while the layer answers quickly. Waiting
-# keeps delivery prompt: a sender thread left to compete for the interpreter's lock with a
-# caller that goes on working rings late (docs/PERFORMANCE.md). Once a wait runs out (the
-# layer is slow, down or hung), callers stop waiting until a send is quick again.
+# How long publish() spends on its doorbells while the layer answers quickly: ringing them
+# from the calling thread, or waiting for the sender to. Waiting keeps delivery prompt: a
+# sender thread left to compete for the interpreter's lock with a caller that goes on
+# working rings late (docs/PERFORMANCE.md). Once a ring or a wait fails or runs out (the
+# layer is slow, down or hung), callers leave it all to the sender until a send is quick.
 PROMPT_SECONDS = 0.05
 
 
-async def send(addressed: Sequence[Addressed]) -> None:
-    """Send each ``(user_id, message)`` to the processes holding a stream of that user.
+Planned = list[tuple[str, messages.Message]]  # (group, message), in the order to send
+
+
+def plan(addressed: Sequence[Addressed]) -> Planned:
+    """Say which channel-layer messages carry each ``(user_id, message)``, to which group.
 
     A few users' messages (at most ``ROUTED_FANOUT`` users) go on each user's route, which
-    only those processes subscribe: a process holding none of their streams pays nothing.
-    More go to the group of every process, in batches: a broadcast to ten thousand users is
-    a handful of messages per process, not ten thousand. Each batch is stamped with the time
-    it is handed to the layer, so the hubs can time the hops of a delivery before and after
-    it (``metrics.received``).
+    only the processes holding a stream of that user subscribe: a process holding none of
+    their streams pays nothing. More go to the group of every process, in batches: a
+    broadcast to ten thousand users is a handful of messages per process, not ten thousand.
     """
-    layer = get_channel_layer()
-    if layer is None:
-        return
     by_user: dict[int, list[list[Any]]] = {}
     for user_id, message in addressed:
         by_user.setdefault(user_id, []).append([user_id, message])
-    async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
-        if len(by_user) <= conf.ROUTED_FANOUT:
-            for user_id, items in by_user.items():
-                await _send_batch(layer, messages.route(user_id), items)
-            return
-        size = messages.BATCH_SIZE
-        everyone = [[user_id, message] for user_id, message in addressed]
-        for start in range(0, len(everyone), size):
-            await _send_batch(layer, messages.STREAMS_GROUP, everyone[start : start + size])
+    if len(by_user) <= conf.ROUTED_FANOUT:
+        return [
+            (messages.route(user_id), messages.batch(items)) for user_id, items in by_user.items()
+        ]
+    size = messages.BATCH_SIZE
+    everyone = [[user_id, message] for user_id, message in addressed]
+    return [
+        (messages.STREAMS_GROUP, messages.batch(everyone[start : start + size]))
+        for start in range(0, len(everyone), size)
+    ]
 
 
-async def _send_batch(layer: BaseChannelLayer, group: str, items: list[list[Any]]) -> None:
-    batch = messages.batch(items)
+def stamped(batch: messages.Message) -> messages.Message:
+    """Stamp ``batch`` with the time it is handed to the layer, so the hubs can time the hops
+    of a delivery before and after it (``metrics.received``)."""
     batch[metrics.SENT_AT] = time.time()
-    await layer.group_send(group, batch)
+    return batch
+
+
+async def send(addressed: Sequence[Addressed]) -> None:
+    """Send each ``(user_id, message)`` to the processes holding a stream of that user."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
+        for group, batch in plan(addressed):
+            await layer.group_send(group, stamped(batch))
+
+
+def _unplanned(planned: Planned) -> list[Addressed]:
+    return [(user_id, message) for _, batch in planned for user_id, message in batch["items"]]
 
 
 def _stamp_committed(addressed: list[Addressed]) -> None:
@@ -93,14 +108,16 @@ def _stamp_committed(addressed: list[Addressed]) -> None:
 
 
 def publish(addressed: list[Addressed]) -> None:
-    """Queue ``addressed`` messages for the background sender; return at once, never raise."""
+    """Ring ``addressed`` messages now while the layer is quick, else queue them for the
+    background sender; never raise."""
     if not addressed:
         return
     _stamp_committed(addressed)
     try:
         sender = _sender()
-        sender.put(addressed)
-        sender.wait_if_prompt()
+        if left := sender.ring_now(addressed):
+            sender.put(left)
+            sender.wait_if_prompt()
     except Exception:
         logger.warning("Could not queue %d doorbell(s).", len(addressed), exc_info=True)
 
@@ -215,6 +232,28 @@ class _Sender:
         if self.failing:
             self.failing = False
             logger.info("Publishing to the channel layer works again.")
+
+    def ring_now(self, addressed: list[Addressed]) -> list[Addressed]:
+        """Send from the calling thread what goes within ``PROMPT_SECONDS``, while the layer
+        is quick and nothing waits for the sender (which keeps doorbells in order); return
+        what is left for the sender. Never on an event loop, which must not block."""
+        ringer = direct.ringer(get_channel_layer())
+        if ringer is None or not self.prompt or not self.idle.is_set():
+            return addressed
+        if _running_loop() is not None:
+            return addressed
+        planned = plan(addressed)
+        deadline = time.monotonic() + PROMPT_SECONDS
+        for sent, (group, batch) in enumerate(planned):
+            try:
+                ringer.group_send(group, stamped(batch))
+            except Exception as e:
+                logger.debug("Ringing from the calling thread failed (%s).", described(e))
+                self.prompt = False
+                return _unplanned(planned[sent:])
+            if time.monotonic() > deadline:
+                return _unplanned(planned[sent + 1 :])
+        return []
 
     def wait_if_prompt(self) -> None:
         """Wait, at most ``PROMPT_SECONDS``, for what is queued to go, while the layer is

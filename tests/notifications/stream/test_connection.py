@@ -518,17 +518,25 @@ async def blip(seconds: float = 0.5) -> AsyncIterator[None]:
     reconnects on its own: for ``seconds``, everything sent vanishes and no call fails."""
     from channels.layers import get_channel_layer
 
+    from notifications.delivery.direct import Ringer
+
     layer = get_channel_layer()
-    send, group_send = layer.send, layer.group_send
+    send, group_send, ring = layer.send, layer.group_send, Ringer.group_send
     layer.send = layer.group_send = _vanish
+    Ringer.group_send = _vanish_now  # type: ignore[method-assign]
     try:
         yield
         await asyncio.sleep(seconds)
     finally:
         layer.send, layer.group_send = send, group_send
+        Ringer.group_send = ring  # type: ignore[method-assign]
 
 
 async def _vanish(*args: Any) -> None:
+    pass
+
+
+def _vanish_now(*args: Any) -> None:
     pass
 
 
