@@ -197,6 +197,12 @@ class NotificationSettings:
                 labelled.setdefault(str(category), str(category))
         return labelled
 
+    def kind(self, name: str) -> Kind | None:
+        """Return the registered kind ``name`` (None: not registered), without building
+        every kind and translating their labels: each ``notify()`` asks."""
+        spec = self._get("KINDS").get(name)
+        return None if spec is None else _kind(name, spec)
+
     def category(self, kind: str) -> str | None:
         """Return the category of ``kind`` (None: none, or not registered), without building
         every kind: each payload asks."""

@@ -92,7 +92,7 @@ def choices_for(user_id: int) -> list[Choice]:
 
 def deliverable(user_ids: Sequence[int], *, kind: str) -> Sequence[int]:
     """Return ``user_ids`` without those who turned ``kind`` off in the app, in one query."""
-    registered = conf.KINDS.get(kind)
+    registered = conf.kind(kind)
     if registered is None or registered.critical or not user_ids:
         return user_ids
     muted = Preference.objects.filter(kind=kind, in_app=False)
@@ -104,7 +104,7 @@ def deliverable(user_ids: Sequence[int], *, kind: str) -> Sequence[int]:
 
 def check_choice(kind: str, *, in_app: bool, email: bool) -> None:
     """Raise ``InvalidPreferences`` unless a user may choose this for ``kind``."""
-    registered = conf.KINDS.get(kind)
+    registered = conf.kind(kind)
     if registered is None:
         raise InvalidPreferences(_unknown_kind(kind))
     if registered.critical and (in_app, email) != (True, registered.email):

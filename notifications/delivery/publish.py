@@ -44,10 +44,10 @@ MAX_PENDING = 10_000
 PROMPT_SECONDS = 0.05
 
 
-Planned = list[tuple[str, messages.Message]]  # (group, message), in the order to send
+_Planned = list[tuple[str, messages.Message]]  # (group, message), in the order to send
 
 
-def plan(addressed: Sequence[Addressed]) -> Planned:
+def _plan(addressed: Sequence[Addressed]) -> _Planned:
     """Say which channel-layer messages carry each ``(user_id, message)``, to which group.
 
     A few users' messages (at most ``ROUTED_FANOUT`` users) go on each user's route, which
@@ -70,7 +70,7 @@ def plan(addressed: Sequence[Addressed]) -> Planned:
     ]
 
 
-def stamped(batch: messages.Message) -> messages.Message:
+def _stamped(batch: messages.Message) -> messages.Message:
     """Stamp ``batch`` with the time it is handed to the layer, so the hubs can time the hops
     of a delivery before and after it (``metrics.received``)."""
     batch[metrics.SENT_AT] = time.time()
@@ -83,11 +83,11 @@ async def send(addressed: Sequence[Addressed]) -> None:
     if layer is None:
         return
     async with asyncio.timeout(conf.PUBLISH_TIMEOUT_SECONDS):
-        for group, batch in plan(addressed):
-            await layer.group_send(group, stamped(batch))
+        for group, batch in _plan(addressed):
+            await layer.group_send(group, _stamped(batch))
 
 
-def _unplanned(planned: Planned) -> list[Addressed]:
+def _unplanned(planned: _Planned) -> list[Addressed]:
     return [(user_id, message) for _, batch in planned for user_id, message in batch["items"]]
 
 
@@ -242,11 +242,11 @@ class _Sender:
             return addressed
         if _running_loop() is not None:
             return addressed
-        planned = plan(addressed)
+        planned = _plan(addressed)
         deadline = time.monotonic() + PROMPT_SECONDS
         for sent, (group, batch) in enumerate(planned):
             try:
-                ringer.group_send(group, stamped(batch))
+                ringer.group_send(group, _stamped(batch))
             except Exception as e:
                 logger.debug("Ringing from the calling thread failed (%s).", described(e))
                 self.prompt = False

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from notifications import preferences, services
+from notifications.conf import conf
 from notifications.models import Notification, Preference
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +115,11 @@ def test_unregistered_and_critical_kinds_are_always_delivered(user: Any) -> None
     Preference.objects.create(user=user, kind="account.security", in_app=False, email=False)
     assert len(services.notify(user, kind="account.security", title="Password changed")) == 1
     assert len(services.notify(user, kind="something.else", title="Hello")) == 1
+
+
+def test_one_kind_is_read_as_the_whole_list_reads_it() -> None:
+    assert {name: conf.kind(name) for name in KINDS} == conf.KINDS
+    assert conf.kind("something.else") is None
 
 
 def test_muted_recipients_are_skipped_in_one_query_however_many(
