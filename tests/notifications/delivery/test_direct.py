@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from channels.layers import get_channel_layer
 
 from notifications.delivery import direct, messages, publish
 from tests.conftest import RedisServer
@@ -107,3 +108,13 @@ def test_other_layers_keep_the_background_sender(handed: Handed, settings: Any) 
     publish.publish(addressed)
     assert handed.calls == [addressed]
     assert publish.flush()
+
+
+def test_sentinel_hosts_keep_the_background_sender(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "notifications.delivery.layers.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"sentinels": [("127.0.0.1", 26379)], "master_name": "shop"}]},
+        }
+    }
+    assert direct.ringer(get_channel_layer()) is None
