@@ -35,8 +35,8 @@ from notifications.stream.upkeep import Upkeep, watch_loop_lag
 
 logger = logging.getLogger(__name__)
 
-# A probe unanswered this long means the live feed is down. Generous: a process busy with a
-# broadcast reads its probe late, and a false alarm sends every stream to the database.
+# A probe unanswered this long, counted in what the hub has read since (see _Feed.probe),
+# means the live feed is down. Generous: a false alarm sends every stream to the database.
 PROBE_TIMEOUT = 5.0
 # The longest a stream waits for its process's first subscription.
 STARTUP_WAIT = 1.0
@@ -86,6 +86,9 @@ class _Feed:
         # Per server, probes in flight, oldest first, as (number, loop time sent).
         self.probes: list[deque[tuple[int, float]]] = [deque() for _ in self.probe_groups]
         self.probes_sent = 0
+        # The loop time up to which the hub has read what the layer brought: the sending
+        # time of the latest message read, or when a wait that found nothing began.
+        self.read_through = 0.0
         # The servers that answered a probe since the last failure.
         self.heard: set[int] = set()
 
@@ -103,9 +106,16 @@ class _Feed:
                 self.renew_at = now + conf.HEARTBEAT_SECONDS
 
     async def probe(self, now: float) -> None:
-        """Send the next probes when due; fail if the oldest one of a server is overdue."""
+        """Send the next probes when due; fail if the oldest one of a server is overdue.
+
+        Overdue means the hub has read what was sent up to ``PROBE_TIMEOUT`` after the probe
+        (a later probe through another server, a batch stamped that late, or a wait that
+        found nothing), and not the probe. Not the time since it was sent: a hub behind on
+        its messages (a large broadcast on a busy machine) or whose loop did not run for a
+        while reads its probes late, and must not take its own lateness for an outage.
+        """
         for probes in self.probes:
-            if probes and now - probes[0][1] > PROBE_TIMEOUT:
+            if probes and self.read_through - probes[0][1] > PROBE_TIMEOUT:
                 raise TimeoutError(f"no probe came back in {PROBE_TIMEOUT:g}s")
         if now >= self.probe_at and self.channel is not None:
             self.probes_sent += 1
@@ -119,11 +129,19 @@ class _Feed:
         """Wait for the next message until a renewal or a probe is due; None if none came."""
         assert self.channel is not None
         self.receiving = self.receiving or asyncio.ensure_future(self.layer.receive(self.channel))
-        wait = max(min(self.renew_at, self.probe_at) - loop.time(), 0)
+        started = loop.time()
+        wait = max(min(self.renew_at, self.probe_at) - started, 0)
         done, _ = await asyncio.wait({self.receiving}, timeout=wait)
         if not done:
+            if wait > 0:  # Nothing came: all sent before it began waiting was read.
+                self.read_through = max(self.read_through, started)
             return None
         message, self.receiving = self.receiving.result(), None
+        sent_at = message.get(metrics.SENT_AT)
+        if sent_at is not None:
+            # On this loop's clock, and never ahead of it: a publisher's clock may be.
+            now = loop.time()
+            self.read_through = max(self.read_through, now - max(time.time() - sent_at, 0.0))
         return message
 
     def answered(self, shard: int, n: int) -> bool:
@@ -133,7 +151,10 @@ class _Feed:
         probes = self.probes[shard]
         lost = False
         while probes and probes[0][0] <= n:
-            lost |= probes.popleft()[0] < n
+            number, sent = probes.popleft()
+            lost |= number < n
+            if number == n:
+                self.read_through = max(self.read_through, sent)
         return lost
 
     @property

@@ -4,14 +4,16 @@ changes state."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 from channels.layers import InMemoryChannelLayer
 
+from notifications import metrics
 from notifications.delivery import messages
 from notifications.stream.groups import Groups
-from notifications.stream.hub import Hub, _Feed, hub
+from notifications.stream.hub import PROBE_TIMEOUT, Hub, _Feed, hub
 from notifications.stream.inboxes import INBOX_SIZE, Inbox
 from notifications.stream.limits import new_slot
 from project.settings import channel_layers
@@ -48,6 +50,52 @@ def test_a_probe_answered_after_a_lost_one_shows_the_feed_dropped_messages() -> 
     assert not feed.answered(0, 1)
     assert feed.answered(0, 3)  # 2 never came back
     assert not feed.probes[0]
+
+
+async def subscribed_feed(settings: Any) -> tuple[_Feed, asyncio.AbstractEventLoop]:
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "POLL_SECONDS": 0.05}
+    layer = InMemoryChannelLayer()
+    feed = _Feed(layer, Groups(layer))
+    loop = asyncio.get_running_loop()
+    await feed.subscribe(loop.time())
+    return feed, loop
+
+
+async def test_a_probe_read_late_is_not_an_outage(settings: Any) -> None:
+    feed, loop = await subscribed_feed(settings)
+    sent = loop.time()
+    await feed.probe(sent)
+    # The hub comes back to it long after (a starved loop, a backlog of broadcasts): its
+    # probe is waiting, unread, which says nothing yet about the layer.
+    await feed.probe(sent + 10 * PROBE_TIMEOUT)
+    message = await feed.receive(loop)
+    assert message is not None and message["type"] == messages.PROBE
+    assert (message["n"], feed.answered(message["shard"], message["n"])) == (1, False)
+    assert [n for n, _ in feed.probes[0]] == [2]  # the one sent on coming back
+
+
+async def test_a_probe_is_overdue_once_the_hub_read_past_it(settings: Any) -> None:
+    feed, loop = await subscribed_feed(settings)
+    assert feed.channel is not None
+    sent = loop.time() - 2 * PROBE_TIMEOUT
+    feed.probes[0].append((1, sent))  # never answered: lost on the way
+    # A batch stamped later than PROBE_TIMEOUT after it was read, the probe not: overdue.
+    late = messages.batch([])
+    late[metrics.SENT_AT] = time.time() - PROBE_TIMEOUT / 2
+    await feed.layer.send(feed.channel, late)
+    assert await feed.receive(loop) == late
+    with pytest.raises(TimeoutError):
+        await feed.probe(loop.time())
+
+
+async def test_a_wait_that_found_nothing_reads_past_a_lost_probe(settings: Any) -> None:
+    feed, loop = await subscribed_feed(settings)
+    feed.probes[0].append((1, loop.time() - 2 * PROBE_TIMEOUT))  # lost on the way
+    feed.probe_at = loop.time() + 0.05
+    await feed.probe(loop.time())  # Not overdue yet: nothing was read since it went.
+    assert await feed.receive(loop) is None
+    with pytest.raises(TimeoutError):
+        await feed.probe(loop.time())
 
 
 async def test_the_in_memory_layer_is_never_trusted_to_be_live(settings: Any) -> None:
