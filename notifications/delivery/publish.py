@@ -42,6 +42,10 @@ MAX_PENDING = 10_000
 # working rings late (docs/PERFORMANCE.md). Once a ring or a wait fails or runs out (the
 # layer is slow, down or hung), callers leave it all to the sender until a send is quick.
 PROMPT_SECONDS = 0.05
+# The most messages a publish may have to be rung from the calling thread: a notification to
+# a user, or to a few (each on its route). A larger one (a broadcast) is the sender's, so
+# that its caller neither sorts nor sends it.
+RING_NOW_AT_MOST = 64
 
 
 _Planned = list[tuple[str, messages.Message]]  # (group, message), in the order to send
@@ -234,13 +238,14 @@ class _Sender:
             logger.info("Publishing to the channel layer works again.")
 
     def ring_now(self, addressed: list[Addressed]) -> list[Addressed]:
-        """Send from the calling thread what goes within ``PROMPT_SECONDS``, while the layer
-        is quick and nothing waits for the sender (which keeps doorbells in order); return
-        what is left for the sender. Never on an event loop, which must not block."""
-        ringer = direct.ringer(get_channel_layer())
-        if ringer is None or not self.prompt or not self.idle.is_set():
+        """Send a small publish from the calling thread, what goes within
+        ``PROMPT_SECONDS``, while the layer is quick and nothing waits for the sender (which
+        keeps doorbells in order); return what is left for the sender. Never on an event
+        loop, which must not block."""
+        if len(addressed) > RING_NOW_AT_MOST or not self.prompt or not self.idle.is_set():
             return addressed
-        if _running_loop() is not None:
+        ringer = direct.ringer(get_channel_layer())
+        if ringer is None or _running_loop() is not None:
             return addressed
         planned = _plan(addressed)
         deadline = time.monotonic() + PROMPT_SECONDS

@@ -102,6 +102,12 @@ def test_while_redis_hangs_a_publish_hands_its_doorbells_to_the_sender(
     assert handed.calls[-1] != [(1, messages.newer_seq(5))]
 
 
+def test_a_broadcast_is_left_to_the_sender(two_redis: list[RedisServer], handed: Handed) -> None:
+    addressed = [(n, messages.newer_seq(1)) for n in range(publish.RING_NOW_AT_MOST + 1)]
+    publish.publish(addressed)
+    assert handed.calls == [addressed]
+
+
 def test_other_layers_keep_the_background_sender(handed: Handed, settings: Any) -> None:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     addressed = [(1, messages.newer_seq(1))]
