@@ -238,7 +238,7 @@ class _Sender:
             logger.info("Publishing to the channel layer works again.")
 
     def ring_now(self, addressed: list[Addressed]) -> list[Addressed]:
-        """Send a small publish from the calling thread, what goes within
+        """Send a small publish (``RING_NOW_AT_MOST``) from the calling thread, for at most
         ``PROMPT_SECONDS``, while the layer is quick and nothing waits for the sender (which
         keeps doorbells in order); return what is left for the sender. Never on an event
         loop, which must not block."""
