@@ -79,10 +79,16 @@ async def test_a_probe_is_overdue_once_the_hub_read_past_it(settings: Any) -> No
     assert feed.channel is not None
     sent = loop.time() - 2 * PROBE_TIMEOUT
     feed.probes[0].append((1, sent))  # never answered: lost on the way
-    # A batch stamped later than PROBE_TIMEOUT after it was read, the probe not: overdue.
-    late = messages.batch([])
+    feed.probe_at = loop.time() + 60
+    # A backlog: a batch published before the probe went, read only now. Not overdue yet.
+    early, late = messages.batch([]), messages.batch([])
+    early[metrics.SENT_AT] = time.time() - 2.5 * PROBE_TIMEOUT
+    # Then a batch published more than PROBE_TIMEOUT after the probe, and still no probe.
     late[metrics.SENT_AT] = time.time() - PROBE_TIMEOUT / 2
-    await feed.layer.send(feed.channel, late)
+    for batch in (early, late):
+        await feed.layer.send(feed.channel, batch)
+    assert await feed.receive(loop) == early
+    await feed.probe(loop.time())
     assert await feed.receive(loop) == late
     with pytest.raises(TimeoutError):
         await feed.probe(loop.time())
