@@ -8,7 +8,12 @@ answers. The connections give up quickly (``REPLY_SECONDS``, ``CONNECT_SECONDS``
 retry: on a Redis that hangs or is away the caller loses at most that once, and
 :mod:`notifications.delivery.publish` hands what did not go to its background sender, which
 reports the outage. Other layers (the in-memory one, channels-redis's core layer, whose
-groups are kept in Redis and sent to by a script) have no ringer and keep the sender.
+groups are kept in Redis and sent to by a script) and Sentinel hosts have no ringer and keep
+the sender.
+
+The ringer reads the layer's options and naming where channels-redis keeps them (it offers
+no public way to): ``tests/notifications/delivery/test_direct.py`` checks that a ring reaches
+the layer's own listeners, sharded and encrypted, so an upgrade that changes them fails there.
 """
 
 from __future__ import annotations
